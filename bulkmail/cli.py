@@ -1,0 +1,224 @@
+"""The command line: options -> one library call -> a summary and an exit status.
+
+main() is the one place that turns exceptions into messages and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .client import DEFAULT_BASE_URL, Client
+from .config import load_settings
+from .errors import BulkmailError, ExitStatus, InputError
+from .export import export_mailboxes
+from .retry import Retry
+
+log = logging.getLogger("bulkmail")
+
+
+def timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class State:
+    verbose = 0
+    quiet = False
+
+
+def output_options(f):
+    """-v/-q are accepted before and after the command name."""
+
+    def set_verbose(ctx, _param, value):
+        ctx.ensure_object(State).verbose += value
+        setup_logging(ctx.ensure_object(State).verbose)
+
+    def set_quiet(ctx, _param, value):
+        ctx.ensure_object(State).quiet |= value
+
+    f = click.option("-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
+                     help="Say more (-vv: every HTTP call, never its headers).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
+                     help="No progress bars.")(f)
+    return f
+
+
+def connection_options(f):
+    f = click.option("--base-url", envvar="BULKMAIL_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+                     help="API address (env BULKMAIL_BASE_URL). Credentials come from BULKMAIL_USERNAME and "
+                          "BULKMAIL_PASSWORD, or a prompt.")(f)
+    f = click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+                     help="Requests in flight at once.")(f)
+    f = click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                     help="Tries again after a rate limit, server error or dropped connection.")(f)
+    return f
+
+
+def connect(base_url: str, concurrency: int, retries: int) -> Client:
+    """A logged-in client; the password is asked without echo when missing and interactive."""
+    interactive = sys.stdin.isatty()
+
+    def ask(label: str, secret: bool) -> str:
+        return click.prompt(label, hide_input=secret, err=True)
+
+    settings = load_settings(base_url, ask if interactive else None)
+    client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
+                    concurrency=concurrency, retry=Retry(attempts=retries + 1))
+    client.login()
+    return client
+
+
+def state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def echo(message: str = "") -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bulkmail")
+@output_options
+def cli():
+    """Export, add and remove the mailboxes of an Email Security console in bulk.
+
+    \b
+    Start with:  bulkmail demo      (a full cycle on a built-in sandbox)
+    Then:        bulkmail export -o mailboxes.xlsx
+                 bulkmail import wave.xlsx --dry-run
+    """
+
+
+@cli.command()
+@output_options
+@connection_options
+def login(base_url, concurrency, retries):
+    """Check the credentials and print the account id."""
+    client = connect(base_url, concurrency, retries)
+    click.echo(f"Logged in to {client.base_url} as {client.username}; account {client.account_id}")
+    return ExitStatus.OK
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write, .csv or .xlsx  [default: reports/mailboxes-<timestamp>.csv]")
+@click.option("--search", help="Only mailboxes whose address or name contains this text.")
+@click.option("--page-size", type=click.IntRange(1, 100_000), help="Rows per page to ask for (the server may grant fewer).")
+@output_options
+@connection_options
+def export(output, search, page_size, base_url, concurrency, retries):
+    """Write every mailbox to a CSV or XLSX file."""
+    output = output or Path("reports") / f"mailboxes-{timestamp()}.csv"
+    if output.suffix.lower() not in (".csv", ".xlsx"):
+        raise InputError(f"Cannot write {output.name}: use a .csv or .xlsx file name for --output.")
+    client = connect(base_url, concurrency, retries)
+    result = export_mailboxes(client, output, search=search, page_size=page_size, concurrency=concurrency,
+                              progress=not state().quiet)
+    if result.total_changed:
+        echo(f"Warning: the mailbox count changed during the export ({result.totals[0]} -> {result.totals[-1]}): "
+             "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
+    echo(f"Exported {result.rows} mailboxes ({result.pages} pages, {result.seconds:.1f}s) to {result.path}")
+    return ExitStatus.OK
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", type=int, default=8025, show_default=True, help="0 picks a free port.")
+@click.option("--mailboxes", type=click.IntRange(0), default=250, show_default=True, help="Mailboxes to start with.")
+@click.option("--page-size-max", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--token-lifetime", type=float, default=86400, show_default=True, help="Seconds.")
+@click.option("--duplicate-add", type=click.Choice(["conflict", "ignore"]), default="conflict", show_default=True)
+@click.option("--missing-remove", type=click.Choice(["not_found", "ignore"]), default="not_found", show_default=True)
+@click.option("--post-answer", type=click.Choice(["success", "list", "created", "empty"]), default="success", show_default=True)
+@click.option("--delete-answer", type=click.Choice(["body", "empty"]), default="body", show_default=True)
+@click.option("--error-style", type=click.Choice(["message", "error", "html"]), default="message", show_default=True)
+@click.option("--max-batch", type=click.IntRange(1), help="Larger batches get 413.")
+@click.option("--latency", type=float, default=0.0, show_default=True, help="Seconds added to every answer.")
+@click.option("--rate-limit-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of calls answered 429.")
+@click.option("--retry-after", type=float, help="Retry-After seconds on 429s (default: no header).")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of calls answered 5xx.")
+@click.option("--lost-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of changes applied, then the connection dropped.")
+@click.option("--ignore-page-size", is_flag=True, help="Always send pages of 20.")
+@click.option("--ignore-page", is_flag=True, help="Always send the first page.")
+@click.option("--two-factor", is_flag=True, help="Login answers ask for a second factor.")
+@click.option("--seed", type=int, help="Random seed for the fault knobs.")
+def sandbox(host, port, mailboxes, **knobs):
+    """Run the local API emulator (every variant of the API, with fault knobs)."""
+    from .client import is_loopback
+    from .sandbox import Sandbox, Settings
+
+    if not is_loopback(host):
+        raise InputError(f"The sandbox listens on loopback only; {host} is not a loopback address.")
+    server = Sandbox(Settings(**knobs), host=host, port=port, seed_mailboxes=mailboxes)
+    settings = server.settings
+    click.echo(f"Sandbox listening on {server.url} with {mailboxes} mailboxes (Ctrl-C to stop). Demo credentials:")
+    click.echo(f"  export BULKMAIL_BASE_URL={server.url}")
+    click.echo(f"  export BULKMAIL_USERNAME={settings.username}")
+    click.echo(f"  export BULKMAIL_PASSWORD={settings.password}")
+    click.echo(f"Registered domains: {', '.join(settings.domains)}")
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return ExitStatus.OK
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
+@output_options
+def demo(output_dir):
+    """A full cycle on a built-in sandbox: export the mailboxes, then import a sample sheet."""
+    from .sandbox import Sandbox
+
+    with Sandbox(seed_mailboxes=250) as server:
+        echo(f"Started a sandbox at {server.url} with 250 mailboxes (domains {', '.join(server.settings.domains)}).")
+        client = Client(server.url, server.settings.username, server.settings.password)
+        client.login()
+        stamp = timestamp()
+        for suffix in ("csv", "xlsx"):
+            result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}", progress=not state().quiet)
+            echo(f"Exported {result.rows} mailboxes ({result.pages} pages) to {result.path}")
+    return ExitStatus.OK
+
+
+def setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bulkmail: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line and exit with its status."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    ctx_state = State()
+    try:
+        with cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
+            return int(cli.invoke(ctx) or 0)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return ExitStatus.BAD_INPUT if exc.exit_code == 2 else exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        echo("\nInterrupted.")
+        return ExitStatus.INTERRUPTED
+    except BulkmailError as exc:
+        echo(f"Error: {exc}")
+        return exc.exit_status
+    except Exception as exc:  # a bug: say so plainly; the traceback only with -v
+        if ctx_state.verbose:
+            traceback.print_exc()
+        echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.")
+        return ExitStatus.ROWS_FAILED

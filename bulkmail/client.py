@@ -1,0 +1,398 @@
+"""The API client: login and token refresh, one check_response(), paging, add and remove.
+
+Nothing here prints. Messages never carry the password or the token: requests' own exception
+texts are not passed on whole, only their kind and the method and path.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from .errors import (
+    ApiError,
+    AuthError,
+    InDoubtError,
+    InputError,
+    RejectedError,
+    RetriableError,
+    TooLargeError,
+    UnreachableError,
+)
+from .retry import Retry, Throttle, parse_retry_after
+
+log = logging.getLogger("bulkmail")
+
+DEFAULT_BASE_URL = "https://apiv2.clouduss.com"
+AUTH_PATH = "/auth"
+LIST_PATH = "/email/mailbox/v2"
+MAILBOX_PATH = "/email/mailbox"
+# Ask for big pages; the server says in meta what it granted.
+DEFAULT_PAGE_SIZE = 1000
+PLACEHOLDER_ID = "USSportal.email.model.Mailbox-{}"
+
+
+@dataclass
+class Page:
+    """One page of the mailbox list, as the server described it in ``meta``."""
+
+    number: int
+    items: list[dict]
+    total: int | None
+    total_pages: int
+    page_size: int
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without a trailing slash; refuse plain http:// except to this machine."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"The base URL {url!r} is not an http(s) URL. Use e.g. {DEFAULT_BASE_URL}.")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InputError(
+            f"Refusing to send credentials over plain http:// to {parts.hostname}. "
+            "Use https://, or http:// only for a sandbox on this machine (127.0.0.1 or localhost)."
+        )
+    return url.strip().rstrip("/")
+
+
+def server_message(response: requests.Response) -> str:
+    """The server's own words: JSON message/error, else the text of a (proxy) page, shortened."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail", "error_description"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                return body[key].strip()
+    text = response.text or ""
+    if "<" in text and ">" in text:
+        text = re.sub(r"(?is)<(head|script|style)\b.*?</\1>", " ", text)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = " ".join(text.split())
+    return text[:200] + ("…" if len(text) > 200 else "")
+
+
+def check_response(response: requests.Response, method: str, path: str) -> requests.Response:
+    """Return a 2xx answer; raise the typed error that says what to do with any other."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    message = f"{status} {response.reason or ''}".rstrip() + f" for {method} {path}"
+    detail = server_message(response)
+    if detail:
+        message += f": {detail}"
+    if status in (401, 403):
+        raise AuthError(message, status=status)
+    if status == 413:
+        raise TooLargeError(message, status=status)
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise RetriableError(message, status=status, retry_after=retry_after)
+    if status in (400, 404, 409, 422):
+        raise RejectedError(message, status=status)
+    raise ApiError(message, status=status)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request surely did not reach the server (connect failed), so even a
+    change can be sent again without doubt."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer in time (read timeout)"
+    if _never_sent(exc):
+        return "connection refused or host not found"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS certificate could not be verified (set REQUESTS_CA_BUNDLE for a corporate proxy)"
+    return "connection dropped"
+
+
+class Client:
+    """A logged-in view of one account. Thread-safe: pages and batches may run in parallel."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        account_id: str | None = None,
+        retry: Retry | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        concurrency: int = 4,
+    ):
+        self.base_url = check_base_url(base_url)
+        self.username = username
+        self._password = password
+        self._account_override = account_id
+        self.account_id: str | None = None
+        self.retry = retry or Retry()
+        self.timeout = timeout
+        self.concurrency = max(1, concurrency)
+        self.throttle = Throttle(self.concurrency)
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never shows the password or token
+        return f"Client({self.base_url!r}, username={self.username!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- login -------------------------------------------------------------------------
+
+    def login(self) -> str:
+        """Log in with a multipart form; return the account id. Redirects are not followed:
+        they would carry the password to another address."""
+        files = {"username": (None, self.username), "password": (None, self._password)}
+        started = time.monotonic()
+        response = self._send("POST", AUTH_PATH, files=files, authenticated=False)
+        if 300 <= response.status_code < 400:
+            raise AuthError(
+                f"Login was redirected ({response.status_code}); bulkmail does not follow it, "
+                "because that would send the password elsewhere. Check --base-url.",
+                status=response.status_code,
+            )
+        try:
+            check_response(response, "POST", AUTH_PATH)
+        except (AuthError, RejectedError) as err:
+            raise AuthError(
+                f"Login failed for {self.username}: {err}. Check BULKMAIL_USERNAME and BULKMAIL_PASSWORD.",
+                status=err.status,
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise AuthError(
+                f"Login for {self.username} did not return an access token; the account probably "
+                "asks for a second factor (2FA), which bulkmail does not support yet. "
+                "Use an API user without 2FA."
+            )
+        lifetime = float(body.get("expires_in") or 3600)
+        self._token = str(body["access_token"])
+        # Renew before the token runs out, leaving a tenth of its life (at most a minute) spare.
+        self._expires_at = started + lifetime - min(60.0, lifetime / 10)
+        self.account_id = self._account_override or str(body.get("accounts_id") or "")
+        if not self.account_id:
+            raise AuthError("The login answer names no accounts_id; set BULKMAIL_ACCOUNT_ID.")
+        log.debug("logged in as %s, account %s, token valid %ss", self.username, self.account_id, lifetime)
+        return self.account_id
+
+    def _fresh_token(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self.login()
+            return self._token  # type: ignore[return-value]
+
+    def _renew_after_401(self, used: str) -> None:
+        with self._lock:
+            if self._token == used:  # another thread may have renewed it already
+                self.login()
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, authenticated: bool = True, token: str | None = None, **kwargs):
+        """One HTTP exchange, retried while it surely changed nothing (GET, login, connect
+        failures, 429). Raises InDoubtError when a change may have been applied."""
+        change = method in ("POST", "DELETE") and authenticated
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {}
+            if authenticated:
+                headers = {
+                    "X-Uss-Account-Id": self.account_id or "",
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                }
+            try:
+                with self.throttle:
+                    started = time.monotonic()
+                    response = self.session.request(
+                        method, self.base_url + path, headers=headers, timeout=self.timeout,
+                        allow_redirects=False, **kwargs,
+                    )
+                log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, 1000 * (time.monotonic() - started))
+            except requests.RequestException as exc:
+                error = RetriableError(f"{method} {path}: {_describe(exc)}")
+                if change and not _never_sent(exc):
+                    raise InDoubtError(str(error)) from None
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise UnreachableError(f"Cannot reach {self.base_url}: {_describe(exc)}") from None
+            else:
+                self.throttle.record(response.status_code == 429)
+                if response.status_code != 429 and response.status_code < 500:
+                    return response
+                try:
+                    check_response(response, method, path)
+                except RetriableError as err:
+                    error = err
+                if change and response.status_code >= 500:
+                    # A 5xx may come after the change was applied.
+                    raise InDoubtError(str(error), status=error.status)
+            if attempt >= self.retry.attempts:
+                if error.status is None:
+                    message = f"Cannot reach {self.base_url} ({error}); gave up after {attempt} attempts. Check --base-url and the network."
+                else:
+                    message = f"The service kept failing ({error}); gave up after {attempt} attempts. Try again later."
+                raise UnreachableError(message, status=error.status)
+            wait = self.retry.delay(attempt, error.retry_after)
+            log.info("%s; trying again in %.1fs (attempt %d of %d)", error, wait, attempt + 1, self.retry.attempts)
+            self.retry.sleep(wait)
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """An authenticated call with one renewal of the token on 401; typed errors otherwise."""
+        token = self._fresh_token()
+        response = self._send(method, path, token=token, **kwargs)
+        if response.status_code == 401:
+            log.info("token refused (401); logging in again")
+            self._renew_after_401(token)
+            response = self._send(method, path, token=self._fresh_token(), **kwargs)
+            if response.status_code == 401:
+                check_response(response, method, path)  # raises AuthError
+        return check_response(response, method, path)
+
+    # -- the mailbox calls ----------------------------------------------------------------
+
+    def get_page(self, number: int, search: str | None = None, page_size: int | None = None) -> Page:
+        """One page of the list, described by the answer's ``meta`` (trusted over what was asked)."""
+        params: dict = {"page": number, "page_size": page_size or DEFAULT_PAGE_SIZE}
+        if search:
+            params["search"] = search
+        response = self.request("GET", LIST_PATH, params=params)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ApiError(f"GET {LIST_PATH} answered {response.status_code} without JSON") from None
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise ApiError(f"GET {LIST_PATH} answered without a data list")
+        meta = body.get("meta") if isinstance(body, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        served = _int(meta.get("page"))
+        if served is not None and served != number:
+            raise ApiError(f"GET {LIST_PATH} was asked for page {number} and returned page {served}; "
+                           "the server ignores paging, so the list cannot be walked safely")
+        total = _int(meta.get("total"))
+        size = _int(meta.get("page_size")) or len(items) or 1
+        total_pages = _int(meta.get("total_pages"))
+        if total_pages is None:
+            total_pages = -(-total // size) if total is not None else number
+        return Page(number, items, total, total_pages, size)
+
+    def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None) -> Iterator[Page]:
+        """Yield every page in order. The first page tells the granted page size and the page
+        count; the rest are fetched ``concurrency`` at a time. A server that sends the same
+        page again (it ignores ``page``) raises ApiError instead of looping."""
+        first = self.get_page(1, search, page_size)
+        yield first
+        size, planned, previous = first.page_size, first.total_pages, _ids(first)
+        workers = max(1, concurrency or self.concurrency)
+        with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
+            pending: deque = deque()
+            following = 2
+            while pending or following <= planned:
+                # A bounded window: at most two pages per worker wait in memory.
+                while following <= planned and len(pending) < 2 * workers:
+                    pending.append(pool.submit(self.get_page, following, search, size))
+                    following += 1
+                page = pending.popleft().result()
+                ids = _ids(page)
+                if ids and ids == previous:
+                    for future in pending:
+                        future.cancel()
+                    raise ApiError(f"GET {LIST_PATH} returned the same mailboxes for page {page.number} "
+                                   f"as for page {page.number - 1}; the server ignores paging")
+                previous = ids
+                planned = max(planned, page.total_pages)  # the list may grow during the walk
+                yield page
+
+    def search(self, text: str) -> list[dict]:
+        """Every mailbox the server's (substring) search returns for ``text``."""
+        return [item for page in self.iter_pages(search=text, concurrency=1) for item in page.items]
+
+    def add(self, items: Iterable[dict]) -> object:
+        """POST one batch of new mailboxes (dicts with email_address and executive). Returns the
+        answer's JSON, or None when it had no body (any 2xx is accepted)."""
+        payload = [
+            {
+                "id": PLACEHOLDER_ID.format(n),
+                "email_address_id": 0,
+                "executive": int(item.get("executive") or 0),
+                "email_address": item["email_address"],
+            }
+            for n, item in enumerate(items, 1)
+        ]
+        return _json_or_none(self.request("POST", MAILBOX_PATH, json=payload))
+
+    def remove(self, mailboxes: Iterable[dict]) -> object:
+        """DELETE one batch of existing mailboxes, named by both ids and the address as listed."""
+        payload = [
+            {"id": m["id"], "email_address_id": m["email_address_id"], "email_address": m["email_address"]}
+            for m in mailboxes
+        ]
+        return _json_or_none(self.request("DELETE", MAILBOX_PATH, json=payload))
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ids(page: Page) -> list:
+    return [item.get("id") for item in page.items if isinstance(item, dict)]
+
+
+def _json_or_none(response: requests.Response) -> object:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

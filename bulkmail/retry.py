@@ -1,0 +1,91 @@
+"""Retry policy (an immutable value, like urllib3's Retry) and an adaptive concurrency limit."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often and how long to wait before trying a call again.
+
+    ``attempts`` counts every try, the first included. Waits grow exponentially from
+    ``backoff`` up to ``cap`` with full jitter (a random share of the step), so that many
+    clients failing together do not come back together. A server's Retry-After wins over the
+    backoff, up to ``retry_after_cap``. ``sleep`` and ``random`` are injectable for tests.
+    """
+
+    attempts: int = 6
+    backoff: float = 0.5
+    cap: float = 30.0
+    retry_after_cap: float = 300.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    random: Callable[[], float] = field(default=random.random, compare=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.retry_after_cap))
+        return self.random() * min(self.cap, self.backoff * 2 ** (attempt - 1))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either a number of seconds or an HTTP date. None if absent or unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class Throttle:
+    """A concurrency limit that halves on 429 and grows back by one after ``recover_after``
+    answers without a 429 (additive increase, multiplicative decrease)."""
+
+    def __init__(self, limit: int, recover_after: int = 20):
+        self.maximum = max(1, limit)
+        self.limit = self.maximum
+        self.recover_after = recover_after
+        self._in_flight = 0
+        self._clean = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> "Throttle":
+        with self._cond:
+            while self._in_flight >= self.limit:
+                self._cond.wait()
+            self._in_flight += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify()
+
+    def record(self, throttled: bool) -> None:
+        """Tell the limit how an answer went."""
+        with self._cond:
+            if throttled:
+                self.limit = max(1, self.limit // 2)
+                self._clean = 0
+            else:
+                self._clean += 1
+                if self._clean >= self.recover_after and self.limit < self.maximum:
+                    self.limit += 1
+                    self._clean = 0
+                    self._cond.notify()

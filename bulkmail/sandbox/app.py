@@ -1,0 +1,268 @@
+"""The emulated API as a WSGI app: the four documented calls, every assumed variant of
+shared/API.md as a setting, and fault knobs (latency, 413, 429, 5xx, lost answers)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from .store import Store
+
+PLACEHOLDER = re.compile(r"USSportal\.email\.model\.Mailbox-\d+")
+ADDRESS = re.compile(r"[^@\s]+@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)")
+
+
+def status_line(code: int) -> str:
+    """'403 Forbidden', as real servers write it (werkzeug's default would be '403 FORBIDDEN')."""
+    return f"{code} {HTTPStatus(code).phrase}"
+
+
+@dataclass
+class Settings:
+    """How this sandbox behaves. Every field is one of API.md's variants or a fault knob."""
+
+    username: str = "admin@acme.com"
+    password: str = "sandbox-demo"
+    account_id: str = "b441390e-5f2c-4d5e-9a8b-36d7839f6153"
+    domains: tuple[str, ...] = ("acme.com", "acme.co.uk")
+    token_lifetime: float = 86400
+    two_factor: bool = False  # a 200 login answer without access_token
+    page_size_default: int = 20
+    page_size_max: int | None = 100  # the server caps what is asked
+    ignore_page_size: bool = False  # always pages of page_size_default
+    ignore_page: bool = False  # always the first page (clients must notice)
+    duplicate_add: str = "conflict"  # "conflict": 409 for the batch | "ignore": silent no-op
+    missing_remove: str = "not_found"  # "not_found": 404 for the batch | "ignore"
+    post_answer: str = "success"  # "success" 200 {"success": true} | "list" | "created" 201 | "empty" 204
+    delete_answer: str = "body"  # "body" 200 | "empty" 204
+    error_style: str = "message"  # "message" | "error" JSON key | "html" proxy page
+    max_batch: int | None = None  # larger batches get 413
+    latency: float = 0.0  # seconds added to every answer
+    rate_limit_rate: float = 0.0  # share of calls answered 429
+    retry_after: float | None = None  # Retry-After header on those 429s (None: no header)
+    error_rate: float = 0.0  # share of calls answered 500/502/503/504 before doing anything
+    lost_rate: float = 0.0  # share of POST/DELETE applied, then the connection dropped
+    seed: int | None = None
+
+
+@dataclass
+class Fault:
+    """A scripted answer for the next matching call (tests): a status, or a lost answer."""
+
+    status: int | None = None
+    method: str | None = None
+    retry_after: float | None = None
+    lost: bool = False
+
+
+@dataclass
+class _Rejected(Exception):
+    status: int
+    message: str
+
+
+class SandboxApp:
+    def __init__(self, settings: Settings | None = None, store: Store | None = None):
+        self.settings = settings or Settings()
+        self.store = store or Store()
+        self.faults: deque[Fault] = deque()
+        self._rng = random.Random(self.settings.seed)
+        self._rng_lock = threading.Lock()
+
+    def script(self, *faults: Fault) -> None:
+        """Queue faults for the next calls that match them."""
+        self.faults.extend(faults)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        try:
+            response = self.dispatch(request, environ)
+        except _Rejected as err:
+            response = self.error(err.status, err.message)
+        except HTTPException as exc:
+            response = exc.get_response()
+        return response(environ, start_response)
+
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._rng_lock:
+            return self._rng.random() < rate
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self.store.lock:
+            for fault in self.faults:
+                if fault.method in (None, method):
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+    def json(self, body, status: int = 200) -> Response:
+        return Response(json.dumps(body), status=status_line(status), mimetype="application/json")
+
+    def error(self, status: int, message: str, headers: dict | None = None) -> Response:
+        style = self.settings.error_style
+        if style == "html":
+            phrase = HTTPStatus(status).phrase
+            page = (f"<html><head><title>{status} {phrase}</title></head>"
+                    f"<body><h1>{phrase}</h1><p>{message}</p></body></html>")
+            return Response(page, status=status_line(status), mimetype="text/html", headers=headers)
+        return Response(json.dumps({"error" if style == "error" else "message": message}), status=status_line(status),
+                        mimetype="application/json", headers=headers)
+
+    def _drop_connection(self, environ) -> Response:
+        """Lose the answer: the change is applied, the client sees the connection close."""
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return Response(b"", status=200)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def dispatch(self, request: Request, environ) -> Response:
+        s = self.settings
+        method, path = request.method, request.path
+        with self.store.lock:
+            self.store.requests[(method, path)] += 1
+        if s.latency:
+            time.sleep(s.latency)
+        fault = self._take_fault(method)
+        if fault and fault.status:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            return self.error(fault.status, f"Scripted fault {fault.status}", headers)
+        if self._chance(s.rate_limit_rate):
+            headers = {"Retry-After": str(s.retry_after)} if s.retry_after is not None else None
+            return self.error(429, "Rate limit exceeded, slow down", headers)
+        if self._chance(s.error_rate):
+            with self._rng_lock:
+                status = self._rng.choice([500, 502, 503, 504])
+            return self.error(status, "Temporary failure, try again")
+        if path == "/auth" and method == "POST":
+            return self.login(request)
+        if path == "/email/mailbox/v2" and method == "GET":
+            self.authorise(request)
+            return self.list(request)
+        if path == "/email/mailbox" and method in ("POST", "DELETE"):
+            self.authorise(request)
+            lost = (fault is not None and fault.lost) or self._chance(s.lost_rate)
+            response = self.add(request) if method == "POST" else self.remove(request)
+            return self._drop_connection(environ) if lost else response
+        return self.error(404, f"No route for {method} {path}")
+
+    def login(self, request: Request) -> Response:
+        s = self.settings
+        if request.mimetype != "multipart/form-data":
+            raise _Rejected(400, "Login expects a multipart form with username and password")
+        if request.form.get("username") != s.username or request.form.get("password") != s.password:
+            raise _Rejected(401, "Invalid username or password")
+        if s.two_factor:
+            return self.json({"two_factor_required": True, "message": "Enter the code from your authenticator"})
+        token = self.store.issue_token(s.token_lifetime)
+        return self.json({"access_token": token, "token_type": "Bearer", "expires_in": s.token_lifetime,
+                          "accounts_id": s.account_id, "user": {"username": s.username}})
+
+    def authorise(self, request: Request) -> None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or not self.store.token_valid(header[7:]):
+            raise _Rejected(401, "Token expired or invalid")
+        if request.headers.get("X-Uss-Account-Id") != self.settings.account_id:
+            raise _Rejected(403, "Access to this account is forbidden")
+
+    def list(self, request: Request) -> Response:
+        s = self.settings
+        size = request.args.get("page_size", type=int) or s.page_size_default
+        if s.ignore_page_size:
+            size = s.page_size_default
+        elif s.page_size_max:
+            size = min(size, s.page_size_max)
+        size = max(1, size)
+        number = 1 if s.ignore_page else max(1, request.args.get("page", default=1, type=int))
+        items, total = self.store.page(number, size, request.args.get("search"))
+        meta = {"page": number, "page_size": size, "total": total, "total_pages": -(-total // size)}
+        if s.ignore_page:
+            del meta["page"]  # a server that ignores paging does not tell which page it sent
+        return self.json({"data": items, "meta": meta})
+
+    def _items(self, request: Request) -> list:
+        try:
+            items = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            raise _Rejected(400, "Body is not valid JSON") from None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise _Rejected(400, "Body must be a JSON array of mailbox objects")
+        if self.settings.max_batch and len(items) > self.settings.max_batch:
+            raise _Rejected(413, f"Too many mailboxes in one request (at most {self.settings.max_batch})")
+        return items
+
+    def add(self, request: Request) -> Response:
+        s = self.settings
+        items = self._items(request)
+        seen_ids, seen_addresses = set(), set()
+        with self.store.lock:
+            for item in items:
+                address = item.get("email_address")
+                if not isinstance(item.get("id"), str) or not PLACEHOLDER.fullmatch(item["id"]):
+                    raise _Rejected(422, f"Invalid placeholder id: {item.get('id')!r}")
+                if item["id"] in seen_ids:
+                    raise _Rejected(400, f"Duplicate placeholder id in request: {item['id']}")
+                seen_ids.add(item["id"])
+                if item.get("email_address_id") != 0 or item.get("executive", 0) not in (0, 1):
+                    raise _Rejected(400, f"Invalid mailbox fields for {address}")
+                match = ADDRESS.fullmatch(address) if isinstance(address, str) else None
+                if not match:
+                    raise _Rejected(400, f"Invalid email address: {address}")
+                if match.group(1).lower() not in s.domains:
+                    raise _Rejected(400, f"Domain not registered for this account: {match.group(1)}")
+                if address.lower() in seen_addresses:
+                    raise _Rejected(400, f"Duplicate mailbox in request: {address}")
+                seen_addresses.add(address.lower())
+                if self.store.find(address) and s.duplicate_add == "conflict":
+                    raise _Rejected(409, f"Mailbox already exists: {address}")
+            created = [self.store.add(i["email_address"], executive=i.get("executive", 0))
+                       for i in items if not self.store.find(i["email_address"])]
+        if s.post_answer == "list":
+            return self.json(created)
+        if s.post_answer == "created":
+            return Response(b"", status=status_line(201))
+        if s.post_answer == "empty":
+            return Response(status=status_line(204))
+        return self.json({"success": True})
+
+    def remove(self, request: Request) -> Response:
+        s = self.settings
+        items = self._items(request)
+        with self.store.lock:
+            doomed = []
+            for item in items:
+                address = item.get("email_address")
+                mailbox = self.store.mailboxes.get(item.get("id")) if isinstance(item.get("id"), int) else None
+                if mailbox is None:
+                    if s.missing_remove == "not_found":
+                        raise _Rejected(404, f"Mailbox not found: {address}")
+                    continue
+                if (mailbox["email_address_id"] != item.get("email_address_id")
+                        or not isinstance(address, str) or mailbox["email_address"].lower() != address.lower()):
+                    raise _Rejected(400, f"Mailbox id does not match address: {address}")
+                if mailbox["id"] in doomed:
+                    raise _Rejected(400, f"Duplicate mailbox in request: {address}")
+                doomed.append(mailbox["id"])
+            for mailbox_id in doomed:
+                self.store.remove(mailbox_id)
+        if s.delete_answer == "empty":
+            return Response(status=status_line(204))
+        return self.json({"success": True, "deleted": len(doomed)})

@@ -1,0 +1,366 @@
+"""Spreadsheets in and out: read_table() for CSV/XLSX as text with Excel's row numbers,
+write_table() streaming CSV/XLSX atomically with formula-looking cells neutralised."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import os
+import re
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from .errors import InputError
+
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_CELL = 32_767
+# Canonical field -> header aliases, compared after normalise_header(); earlier aliases win.
+ALIASES = {
+    "action": ["action", "operation", "op", "addremove", "change"],
+    "email_address": ["emailaddress", "email", "mail", "emailaddr", "mailaddress", "smtpaddress",
+                      "primarysmtpaddress", "windowsemailaddress", "userprincipalname", "upn"],
+    "executive": ["executive", "exec", "isexecutive", "vip"],
+    "realname": ["realname", "name", "displayname", "fullname"],
+}
+FIELD_LABELS = {"email_address": "email address", "action": "action", "executive": "executive", "realname": "name"}
+# Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
+BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
+XLSX_MAX_UNPACKED = 2 * 1024**3
+XLSX_MAX_RATIO = 200
+
+
+def normalise_header(name: str) -> str:
+    """'Email Address [Required]' -> 'emailaddress'; 'E-mail' -> 'email'."""
+    name = re.sub(r"\[.*?\]|\(.*?\)", "", str(name))
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+@dataclass
+class Sheet:
+    """What was read: every input column as text, indexed by the row number Excel shows."""
+
+    path: Path
+    name: str | None
+    frame: pd.DataFrame
+    fields: dict[str, str]  # canonical field -> the input's own header
+    notes: list[str] = field(default_factory=list)  # what was detected, for -v
+
+    @property
+    def where(self) -> str:
+        return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None) -> Sheet:
+    """Read a CSV or XLSX file as text. Blank rows are dropped; the index is Excel's row number.
+    ``mapping`` names the header of a field whose header has no known alias."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"File not found: {path}. Check the path.")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, sheet, mapping or {})
+    if suffix in (".csv", ".txt", ".tsv"):
+        if sheet:
+            raise InputError(f"--sheet applies to .xlsx files; {path.name} is a CSV file. Leave --sheet out.")
+        return _read_csv(path, mapping or {})
+    raise InputError(f"Cannot read {path.name}: use a .csv or .xlsx file (in Excel: File > Save As).")
+
+
+def decode(raw: bytes, name: str) -> tuple[str, str]:
+    """Text and the encoding found: a BOM decides, else UTF-8 if it decodes, else cp1252."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{name} starts with a {encoding} byte-order mark but is not valid {encoding} "
+                                 f"(byte {exc.start}). Save it again as 'CSV UTF-8'.") from None
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Cannot tell the text encoding of {name} (byte {exc.start} is neither UTF-8 nor "
+                         "Windows-1252). Save it again as 'CSV UTF-8'.") from None
+
+
+def _sniff_delimiter(line: str) -> str:
+    """The candidate that splits the header line most often, quotes respected."""
+    best, best_count = ",", 0
+    for candidate in (",", ";", "\t", "|"):
+        count = len(next(csv.reader([line], delimiter=candidate), [])) - 1
+        if count > best_count:
+            best, best_count = candidate, count
+    return best
+
+
+def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4] and raw[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise InputError(f"{path.name} looks like UTF-16 without a byte-order mark. Save it again as 'CSV UTF-8'.")
+    text, encoding = decode(raw, path.name)
+    notes = [f"encoding {encoding}"]
+    lines_skipped, delimiter = 0, None
+    first, _, rest = text.partition("\n")
+    if re.fullmatch(r'"?sep=(.)"?\r?', first, re.IGNORECASE):
+        delimiter = re.fullmatch(r'"?sep=(.)"?\r?', first, re.IGNORECASE).group(1)
+        text = rest  # Excel reads this line as a setting and shows no row for it
+        notes.append(f"Excel 'sep={delimiter}' line")
+    elif first.startswith("#TYPE"):
+        text, lines_skipped = rest, 1  # PowerShell's Export-Csv type line: Excel shows it as row 1
+        notes.append("PowerShell #TYPE line skipped")
+    header_line = next((line for line in text.splitlines() if line.strip(BLANKS)), "")
+    delimiter = delimiter or _sniff_delimiter(header_line)
+    notes.append(f"delimiter {delimiter!r}")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
+                            skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL, engine="c")
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+), saw (\d+)", str(exc))
+        where = f"row {int(found.group(1)) + lines_skipped} has {found.group(2)} cells, more than the header" if found else str(exc)
+        raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path.name} is empty: it has no header row. Start from 'bulkmail template'.") from None
+    frame = frame.fillna("")
+    frame.index = frame.index + 1 + lines_skipped
+    return _finish(path, None, frame, mapping, notes)
+
+
+def _xlsx_text(value) -> str:
+    """A cell as the text the user sees; whole numbers without '.0', booleans as TRUE/FALSE."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date, dtime)):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile:
+        raise InputError(f"{path.name} is not a valid .xlsx file (it is not a zip archive). "
+                         "Open it in Excel and save it again as .xlsx.") from None
+    unpacked = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if unpacked > XLSX_MAX_UNPACKED or (unpacked > 50 * 1024**2 and unpacked / packed > XLSX_MAX_RATIO):
+        raise InputError(f"Refusing {path.name}: it would unpack to {unpacked // 1024**2} MiB "
+                         f"(compression ratio {unpacked // packed}:1), which no real mailbox list needs.")
+
+
+def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str]) -> Sheet:
+    from python_calamine import CalamineWorkbook
+
+    _check_zip(path)
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for broken files
+        raise InputError(f"Cannot read {path.name}: {exc}. Open it in Excel and save it again as .xlsx.") from None
+    names = book.sheet_names
+    if sheet is not None and sheet not in names:
+        raise InputError(f"Sheet '{sheet}' not found in {path.name} (sheets: {', '.join(names)}). Check --sheet.")
+    order = [sheet] if sheet else names
+    first_error = None
+    for name in order:
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        if len(rows) > EXCEL_MAX_ROWS:
+            raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
+        frame = pd.DataFrame([[_xlsx_text(v) for v in row] for row in rows], dtype=str).fillna("")
+        frame.index = frame.index + 1
+        try:
+            result = _finish(path, name, frame, mapping, [f"sheet '{name}'"])
+        except InputError as err:
+            first_error = first_error or err
+            continue
+        if name != order[0]:
+            result.notes.append(f"sheet '{order[0]}' has no email column; using sheet '{name}'")
+        return result
+    raise first_error or InputError(f"{path.name} has no sheets.")
+
+
+def _find_header(frame: pd.DataFrame, mapping: dict[str, str]) -> int:
+    """Index label of the header row: the first of the first 20 non-blank rows naming an email
+    column (title rows above a table are common in HR sheets), else the first non-blank row."""
+    wanted = {normalise_header(h) for h in mapping.values()} | set(ALIASES["email_address"])
+    candidates = [label for label, row in frame.head(40).iterrows() if any(str(v).strip(BLANKS) for v in row)][:20]
+    if not candidates:
+        return -1
+    for label in candidates:
+        if any(normalise_header(v) in wanted for v in frame.loc[label]):
+            return label
+    return candidates[0]
+
+
+def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str, str], notes: list[str]) -> Sheet:
+    where = f"sheet '{name}' of {path.name}" if name else path.name
+    header_at = _find_header(frame, mapping)
+    if header_at == -1:
+        raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
+    headers, seen = [], {}
+    for position, value in enumerate(frame.loc[header_at]):
+        value = str(value).strip(BLANKS) or f"column {position + 1}"
+        seen[value] = seen.get(value, 0) + 1
+        headers.append(value if seen[value] == 1 else f"{value} ({seen[value]})")
+    body = frame.loc[frame.index > header_at].copy()
+    body.columns = headers
+    for column in headers:  # keep every value as text; strip spaces incl. NBSP and zero-width ones
+        body[column] = body[column].astype(str).str.strip(BLANKS)
+    too_long = body.map(len).gt(EXCEL_MAX_CELL) if len(body) else None
+    if too_long is not None and too_long.any().any():
+        row = too_long.any(axis=1).idxmax()
+        column = too_long.loc[row].idxmax()
+        raise InputError(f"{where}, row {row}, column '{column}': the cell is longer than Excel's "
+                         f"{EXCEL_MAX_CELL} characters. Fix that cell.")
+    body = body[(body != "").any(axis=1)]  # blank and formatted-but-empty rows
+    body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
+    fields = resolve_fields(list(body.columns), mapping, where)
+    return Sheet(path, name, body, fields, notes)
+
+
+def resolve_fields(headers: list[str], mapping: dict[str, str], where: str) -> dict[str, str]:
+    """Map canonical fields to the input's headers, by --map first, then by alias."""
+    by_norm: dict[str, str] = {}
+    for header in headers:
+        by_norm.setdefault(normalise_header(header), header)
+    fields: dict[str, str] = {}
+    for name, header in mapping.items():
+        if name not in ALIASES:
+            raise InputError(f"--map {name}=… names no field; use one of: {', '.join(ALIASES)}.")
+        if normalise_header(header) not in by_norm:
+            raise InputError(f"--map {name}=\"{header}\": no such column in {where} (headers: {', '.join(headers)}).")
+        fields[name] = by_norm[normalise_header(header)]
+    for name, aliases in ALIASES.items():
+        if name not in fields:
+            found = next((by_norm[a] for a in aliases if a in by_norm), None)
+            if found is not None:
+                fields[name] = found
+    if "email_address" not in fields:
+        raise InputError(f"Column for email address not found in {where} (headers: {', '.join(headers)}). "
+                         "Rename it to email_address or pass --map email_address=\"<header>\".")
+    return fields
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def neutralise(value):
+    """A CSV cell that Excel would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Write to a temporary file beside ``path`` and rename it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@dataclass
+class Style:
+    """XLSX extras: fills for the values of one column, and a second sheet of label/value rows."""
+
+    fill_column: str | None = None
+    fills: dict[str, str] = field(default_factory=dict)  # value -> RGB hex
+    summary: list[tuple[str, object]] = field(default_factory=list)
+    sheet_title: str = "Mailboxes"
+
+
+def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
+    """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name.")
+    with atomic_path(path) as temporary:
+        if suffix == ".csv":
+            return _write_csv(temporary, columns, rows)
+        return _write_xlsx(temporary, columns, rows, style or Style())
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([neutralise(c) for c in columns])
+        for row in rows:
+            writer.writerow([neutralise(row.get(c, "")) for c in columns])
+            count += 1
+    return count
+
+
+def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.filters import AutoFilter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(style.sheet_title)
+    rows = iter(rows)
+    sample = [row for _, row in zip(range(200), rows)]  # widths from the first rows, then stream
+    for position, column in enumerate(columns, 1):
+        widest = max([len(str(column))] + [len(str(r.get(column, ""))) for r in sample])
+        sheet.column_dimensions[get_column_letter(position)].width = min(60, max(8, widest + 2))
+    sheet.freeze_panes = "A2"
+    fills = {value: PatternFill("solid", fgColor=rgb) for value, rgb in style.fills.items()}
+    bold = Font(bold=True)
+
+    def cell(value, fill_value=False):
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        item = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, str) and value.startswith("="):
+            item.data_type = "s"  # keep it text: openpyxl would otherwise store a formula
+        if fill_value and value in fills:
+            item.fill = fills[value]
+        return item
+
+    header = []
+    for column in columns:
+        item = cell(column)
+        item.font = bold
+        header.append(item)
+    sheet.append(header)
+    count = 0
+    for row in itertools.chain(sample, rows):
+        sheet.append([cell(row.get(c, ""), c == style.fill_column) for c in columns])
+        count += 1
+    sheet.auto_filter = AutoFilter(ref=f"A1:{get_column_letter(max(1, len(columns)))}{count + 1}")
+    if style.summary:
+        summary = book.create_sheet("Summary")
+        summary.column_dimensions["A"].width = 24
+        summary.column_dimensions["B"].width = 60
+        for label, value in style.summary:
+            summary.append([cell(label, True), cell(value)])
+    book.save(path)
+    return count

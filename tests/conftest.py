@@ -1,0 +1,68 @@
+"""Fixtures: a sandbox on a free loopback port in a thread, a client of it, and a CLI runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bulkmail.cli import run
+from bulkmail.client import Client
+from bulkmail.retry import Retry
+from bulkmail.sandbox import Sandbox, Settings
+
+
+class Sleeps(list):
+    """An injectable sleep that records the waits instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def settings(request) -> Settings:
+    """The sandbox's API variant: @pytest.mark.parametrize("settings", [{...}], indirect=True)."""
+    return Settings(**getattr(request, "param", {}))
+
+
+@pytest.fixture
+def sandbox(settings):
+    with Sandbox(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def client(sandbox, sleeps):
+    with Client(sandbox.url, sandbox.settings.username, sandbox.settings.password,
+                retry=Retry(sleep=sleeps)) as c:
+        yield c
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def bulkmail(capsys, monkeypatch, sandbox, tmp_path):
+    """Run the command line as a user would, against the sandbox; returns code, stdout, stderr."""
+    monkeypatch.setenv("BULKMAIL_BASE_URL", sandbox.url)
+    monkeypatch.setenv("BULKMAIL_USERNAME", sandbox.settings.username)
+    monkeypatch.setenv("BULKMAIL_PASSWORD", sandbox.settings.password)
+    monkeypatch.delenv("BULKMAIL_ACCOUNT_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        code = run([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Result(int(code), out, err)
+
+    return invoke
