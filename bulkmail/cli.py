@@ -18,7 +18,10 @@ from .client import DEFAULT_BASE_URL, Client
 from .config import load_settings
 from .errors import BulkmailError, ExitStatus, InputError
 from .export import export_mailboxes
+from .importer import check_file, default_report_path, load, run_import
+from .records import STATUSES
 from .retry import Retry
+from .template import write_template
 
 log = logging.getLogger("bulkmail")
 
@@ -123,7 +126,103 @@ def export(output, search, page_size, base_url, concurrency, retries):
     if result.total_changed:
         echo(f"Warning: the mailbox count changed during the export ({result.totals[0]} -> {result.totals[-1]}): "
              "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
-    echo(f"Exported {result.rows} mailboxes ({result.pages} pages, {result.seconds:.1f}s) to {result.path}")
+    click.echo(f"Exported {result.rows} mailboxes ({result.pages} pages, {result.seconds:.1f}s) to {result.path}")
+    return ExitStatus.OK
+
+
+def file_options(f):
+    """How to read an input file: shared by import and validate."""
+    f = click.argument("path", type=click.Path(path_type=Path))(f)
+    f = click.option("--sheet", help="Sheet to read (default: the first, or the only one with an email column).")(f)
+    f = click.option("--action", type=click.Choice(["add", "remove"], case_sensitive=False),
+                     help="Action for rows without one (files with no action column).")(f)
+    f = click.option("--map", "mapping", multiple=True, metavar='FIELD="Header"',
+                     help="Read a field from a column whose header bulkmail does not know, e.g. "
+                          '--map email_address="Mail Addr". Fields: action, email_address, executive, realname.')(f)
+    f = click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+                     help="Allow only addresses in this domain (repeatable); other rows are invalid.")(f)
+    f = click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Report file, .csv or .xlsx  [default: reports/<input>-<timestamp>-results.<input's format>]")(f)
+    return f
+
+
+def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, equals, header = pair.partition("=")
+        if not equals or not name.strip() or not header.strip():
+            raise InputError(f'--map takes FIELD="Header", e.g. --map email_address="Mail Addr"; got {pair!r}.')
+        mapping[name.strip()] = header.strip().strip('"')
+    return mapping
+
+
+def check_report_path(report: Path | None) -> None:
+    if report is not None and report.suffix.lower() not in (".csv", ".xlsx"):
+        raise InputError(f"Cannot write {report.name}: use a .csv or .xlsx file name for --report.")
+
+
+def print_results(tally, report: Path) -> None:
+    click.echo("Results: " + ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "Results: no rows")
+    click.echo(f"Report: {report}")
+
+
+@cli.command("import")
+@file_options
+@click.option("--dry-run", is_flag=True, help="Plan against the live service and write the report; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not run in a terminal).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Mailboxes per request.")
+@click.option("--no-verify", is_flag=True, help="Trust the service's answers instead of re-reading the changes.")
+@output_options
+@connection_options
+def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_size, no_verify, base_url, concurrency,
+            retries):
+    """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
+    check_report_path(report)
+    table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
+                       domains=domains)
+    log.info("read %s: %s", table.where, ", ".join(table.notes))
+    click.echo(f"Read {len(rows)} rows from {table.where}.")
+    client = connect(base_url, concurrency, retries)
+
+    def confirm(plan) -> bool:
+        what = f"add {len(plan.to_add)} and remove {len(plan.to_remove)} mailboxes in account {client.account_id}"
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
+                             "or --dry-run to see the plan.")
+        return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
+
+    result = run_import(client, table, rows, dry_run=dry_run, batch_size=batch_size, concurrency=concurrency,
+                        check=not no_verify, report=report or default_report_path(path), confirm=confirm,
+                        progress=not state().quiet)
+    if result.stopped is not None:
+        echo(f"Error: {result.stopped}")
+    print_results(result.counts, result.report)
+    return result.exit_status
+
+
+@cli.command()
+@file_options
+@output_options
+def validate(path, sheet, action, mapping, domains, report):
+    """Check a file offline (never touches the network) and report every row's problems."""
+    check_report_path(report)
+    result = check_file(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
+                        domains=domains, report=report)
+    log.info("read %s: %s", result.sheet.where, ", ".join(result.sheet.notes))
+    click.echo(f"Read {len(result.rows)} rows from {result.sheet.where}.")
+    print_results(result.counts, result.report)
+    return result.exit_status
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("import-template.xlsx"),
+              show_default=True, help=".xlsx (with dropdowns and instructions) or .csv")
+def template(output):
+    """Write an import template to fill in."""
+    click.echo(f"Wrote {write_template(output)}")
     return ExitStatus.OK
 
 
@@ -170,22 +269,38 @@ def sandbox(host, port, mailboxes, **knobs):
     return ExitStatus.OK
 
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
 @cli.command()
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
 @output_options
 def demo(output_dir):
-    """A full cycle on a built-in sandbox: export the mailboxes, then import a sample sheet."""
+    """A full cycle on a built-in sandbox: export the mailboxes, import a sample sheet, report."""
     from .sandbox import Sandbox
 
+    sample = SAMPLES / "onboarding-wave.xlsx"
+    if not sample.is_file():
+        raise InputError(f"The demo's sample {sample} is missing; run bulkmail demo from a checkout "
+                         "installed with pip install -e.")
     with Sandbox(seed_mailboxes=250) as server:
-        echo(f"Started a sandbox at {server.url} with 250 mailboxes (domains {', '.join(server.settings.domains)}).")
+        click.echo(f"Started a sandbox at {server.url} with 250 mailboxes "
+                   f"(domains {', '.join(server.settings.domains)}).")
         client = Client(server.url, server.settings.username, server.settings.password)
         client.login()
         stamp = timestamp()
         for suffix in ("csv", "xlsx"):
             result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}", progress=not state().quiet)
-            echo(f"Exported {result.rows} mailboxes ({result.pages} pages) to {result.path}")
-    return ExitStatus.OK
+            click.echo(f"Exported {result.rows} mailboxes ({result.pages} pages) to {result.path}")
+        table, rows = load(sample)
+        click.echo(f"Importing {len(rows)} rows from {table.where} ...")
+        outcome = run_import(client, table, rows, report=default_report_path(sample, folder=output_dir),
+                             progress=not state().quiet)
+        print_results(outcome.counts, outcome.report)
+        after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv", progress=False)
+        click.echo(f"Exported {after.rows} mailboxes after the import to {after.path}")
+    click.echo("Next: bulkmail sandbox (in another terminal), then bulkmail import samples/every-error.xlsx --dry-run")
+    return outcome.exit_status
 
 
 def setup_logging(verbose: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
 from bulkmail import __version__
 
@@ -52,7 +52,7 @@ def test_export_writes_the_file_and_one_summary_line(bulkmail, sandbox, tmp_path
     sandbox.store.seed(120, sandbox.settings.domains)
     result = bulkmail("export", "-o", "all.xlsx", "-q")
     assert result.code == 0
-    assert result.err.startswith("Exported 120 mailboxes (2 pages, ") and result.err.endswith("s) to all.xlsx\n")
+    assert result.out.startswith("Exported 120 mailboxes (2 pages, ") and result.out.endswith("s) to all.xlsx\n")
     assert (tmp_path / "all.xlsx").is_file()
 
 
@@ -80,7 +80,11 @@ def test_password_option_does_not_exist(bulkmail):
     assert result.err.splitlines()[-1] == "Error: No such option '--password'."
 
 
-def test_demo_exports_csv_and_xlsx(bulkmail, tmp_path):
+def test_demo_exports_imports_the_sample_and_reports(bulkmail, tmp_path):
     result = bulkmail("demo", "-q")
     assert result.code == 0
-    assert sorted(p.suffix for p in (tmp_path / "reports").iterdir()) == [".csv", ".xlsx"]
+    assert "Results: added 12, removed 2, already_present 1\n" in result.out
+    assert "Exported 260 mailboxes after the import" in result.out
+    names = sorted(re.sub(r"-\d{8}-\d{6}", "", p.name) for p in (tmp_path / "reports").iterdir())
+    assert names == ["demo-mailboxes-after.csv", "demo-mailboxes.csv", "demo-mailboxes.xlsx",
+                     "onboarding-wave-results.xlsx"]

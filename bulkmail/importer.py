@@ -1,0 +1,114 @@
+"""The import pipeline: read_table -> validate -> plan -> send -> verify -> write_report."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .client import Client
+from .errors import ApiError, BulkmailError, ExitStatus, Interrupted
+from .plan import Plan, make_plan, verify
+from .records import ADDED, NOT_ATTEMPTED, PLANNED, REMOVED, SENT, VALID, Row
+from .report import counts, exit_status, write_report
+from .send import Sender
+from .table import Sheet, read_table
+from .validate import validate
+
+
+@dataclass
+class ImportResult:
+    sheet: Sheet
+    rows: list[Row]
+    plan: Plan | None = None
+    report: Path | None = None
+    stopped: BulkmailError | None = None  # why the run ended early
+    summary: list[tuple[str, object]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter:
+        return counts(self.rows)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        return self.stopped.exit_status if self.stopped else exit_status(self.counts)
+
+
+class Declined(BulkmailError):
+    """The user answered no at the confirmation prompt."""
+
+
+def default_report_path(source: str | os.PathLike, kind: str = "results", folder: str | os.PathLike = "reports") -> Path:
+    """reports/<input-stem>-<timestamp>-<kind>.<xlsx for an xlsx input, else csv>."""
+    source = Path(source)
+    suffix = ".xlsx" if source.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
+    return Path(folder) / f"{source.stem}-{datetime.now():%Y%m%d-%H%M%S}-{kind}{suffix}"
+
+
+def load(path: str | os.PathLike, *, sheet: str | None = None, mapping: dict[str, str] | None = None,
+         action: str | None = None, domains: Iterable[str] = ()) -> tuple[Sheet, list[Row]]:
+    """Read and check a file offline: the sheet as read, and one Row per data row."""
+    table = read_table(path, sheet, mapping)
+    return table, validate(table, action, domains)
+
+
+def check_file(path: str | os.PathLike, *, report: str | os.PathLike | None = None, **options) -> ImportResult:
+    """`bulkmail validate`: offline checks only, and a report of every row."""
+    table, rows = load(path, **options)
+    for row in rows:
+        if row.status == PLANNED:
+            row.status = VALID
+    result = ImportResult(table, rows, summary=[("run", "offline validation")])
+    result.report = write_report(report or default_report_path(path, "validation"), table, rows, result.summary)
+    return result
+
+
+def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool = False, batch_size: int = 100,
+               concurrency: int = 4, check: bool = True, report: str | os.PathLike | None = None,
+               confirm: Callable[[Plan], bool] | None = None, progress: bool = False) -> ImportResult:
+    """Plan the checked rows against the live state, send, verify, and write the report. A run
+    stopped by a fatal error or Ctrl-C still writes its report, the unsent rows not_attempted."""
+    result = ImportResult(table, rows)
+    result.summary = [("service", client.base_url), ("account", client.account_id),
+                      ("run", "dry run: nothing changed" if dry_run else "import"),
+                      ("started", f"{datetime.now():%Y-%m-%d %H:%M:%S}")]
+    try:
+        result.plan = make_plan(client, rows, concurrency, dry_run)
+        if not dry_run and result.plan.changes:
+            if confirm is not None and not confirm(result.plan):
+                raise Declined("You answered no at the prompt; nothing was sent.")
+            sender = Sender(client, batch_size=batch_size, concurrency=concurrency, progress=progress)
+            sender.send(result.plan)
+            result.stopped = sender.stopped
+            if sender.stopped is None:
+                verify(client, rows, concurrency, check)
+    except (ApiError, Declined) as err:
+        result.stopped = err
+    except KeyboardInterrupt:
+        result.stopped = Interrupted("Interrupted.")
+    _close_open_rows(rows, result.stopped)
+    result.summary.append(("exit status", int(result.exit_status)))
+    result.report = write_report(report or default_report_path(table.path), table, rows, result.summary)
+    return result
+
+
+def _close_open_rows(rows: list[Row], stopped: BulkmailError | None) -> None:
+    """No row leaves the run in a working state: unsent -> not_attempted; sent but not
+    re-read -> added/removed on the service's word, saying so."""
+    for row in rows:
+        if row.status == PLANNED:
+            row.status, row.detail = NOT_ATTEMPTED, f"not sent: {stopped}"
+        elif row.status == SENT:
+            row.status = ADDED if row.action == "add" else REMOVED
+            row.detail = f"accepted by the service; not verified because the run stopped ({stopped})"
+
+
+def import_file(client: Client, path: str | os.PathLike, *, sheet: str | None = None,
+                mapping: dict[str, str] | None = None, action: str | None = None, domains: Iterable[str] = (),
+                **options) -> ImportResult:
+    """Read, check and apply one file; see run_import() for the options."""
+    table, rows = load(path, sheet=sheet, mapping=mapping, action=action, domains=domains)
+    return run_import(client, table, rows, **options)

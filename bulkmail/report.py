@@ -1,0 +1,61 @@
+"""Rows -> the results report (one line per input data row, in input order) and the counts."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ExitStatus
+from .records import ENDED_WELL, STATUSES, Row
+from .table import Sheet, Style, write_table
+
+FIRST_COLUMNS = ["row", "action", "email_address", "status", "detail"]
+MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attempts"]
+GREEN, PALE_GREEN, RED, GREY, AMBER = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C"
+FILLS = {"added": GREEN, "removed": GREEN, "already_present": PALE_GREEN, "not_found": PALE_GREEN,
+         "would_add": PALE_GREEN, "would_remove": PALE_GREEN, "valid": PALE_GREEN, "duplicate": AMBER,
+         "invalid": RED, "failed": RED, "not_attempted": GREY}
+
+
+def counts(rows: list[Row]) -> Counter:
+    return Counter(row.status for row in rows)
+
+
+def exit_status(tally: Counter) -> ExitStatus:
+    """0 when every row ended well, else 1 (the CLI raises it to 3/4/130 for a stopped run)."""
+    return ExitStatus.OK if set(tally) <= ENDED_WELL else ExitStatus.ROWS_FAILED
+
+
+def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
+    """The report's columns and, for the input's own ones, the name each gets. The input's action
+    and address columns are not repeated (the first columns carry them); an input column named
+    like one of ours gets ' (input)'."""
+    ours = FIRST_COLUMNS + MORE_COLUMNS
+    skip = {sheet.fields.get("action"), sheet.fields["email_address"]}
+    renamed = {c: (f"{c} (input)" if c in ours else c) for c in sheet.frame.columns if c not in skip}
+    return ours + list(renamed.values()), renamed
+
+
+def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
+    _, renamed = report_columns(sheet)
+    originals = sheet.frame[list(renamed)].itertuples(index=False, name=None)
+    for row, values in zip(rows, originals):
+        mailbox = row.mailbox or {}
+        line = {"row": row.row, "action": row.action, "email_address": row.email_address, "status": row.status,
+                "detail": row.detail, "mailbox_id": mailbox.get("id", ""),
+                "email_address_id": mailbox.get("email_address_id", ""), "batch": row.batch or "",
+                "http_status": row.http_status or "", "attempts": row.attempts or ""}
+        line.update(zip(renamed.values(), values))
+        yield line
+
+
+def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = ()) -> Path:
+    """Write the report as .csv or .xlsx (coloured statuses, frozen header, filter, a Summary sheet)."""
+    columns, _ = report_columns(sheet)
+    tally = counts(rows)
+    lines = [("input", sheet.where), *summary] + [(s, tally[s]) for s in STATUSES if tally[s]]
+    style = Style(fill_column="status", fills=FILLS, summary=lines, sheet_title="Results")
+    write_table(path, columns, report_rows(sheet, rows), style)
+    return Path(path)

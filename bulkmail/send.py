@@ -1,0 +1,172 @@
+"""Batches -> requests -> row outcomes.
+
+A batch refused as a whole (400/404/409/422) is split in halves until the rows at fault stand
+alone; 413 halves the batch size for the rest of the run; a change whose answer was lost is
+settled by re-reading the addresses, and only what is still missing is sent again."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Callable, Sequence
+
+from .client import Client
+from .errors import AuthError, BulkmailError, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
+from .plan import Plan, lookup
+from .progress import progress as progress_bar
+from .records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
+
+log = logging.getLogger("bulkmail")
+LOST_ANSWER = "the answer was lost; re-reading showed the change applied"
+
+
+def chunks(rows: Sequence[Row], size: int) -> list[list[Row]]:
+    return [list(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+class Sender:
+    """Sends a plan's adds, then its removes. Rows end SENT (verify confirms them), or with a
+    final status. After a fatal error (auth lost, service unreachable) or Ctrl-C, the batches in
+    flight finish, nothing new starts, and ``stopped`` holds the reason."""
+
+    def __init__(self, client: Client, *, batch_size: int = 100, concurrency: int = 4, progress: bool = False,
+                 on_batch: Callable[[str, int, list[Row], str], None] | None = None):
+        self.client = client
+        self.batch_size = max(1, batch_size)
+        self.concurrency = max(1, concurrency)
+        self.progress = progress
+        self.on_batch = on_batch or (lambda kind, number, rows, state: None)  # the journal's hook
+        self.stopped: BulkmailError | None = None
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def send(self, plan: Plan) -> None:
+        for kind, rows in (("add", plan.to_add), ("remove", plan.to_remove)):
+            if rows:
+                self._phase(kind, rows)
+
+    def _phase(self, kind: str, rows: list[Row]) -> None:
+        pending: deque[list[Row]] = deque(chunks(rows, self.batch_size))
+        running: dict = {}
+        label = "Adding" if kind == "add" else "Removing"
+        with progress_bar(len(rows), label, "row", self.progress) as bar, \
+                ThreadPoolExecutor(self.concurrency, thread_name_prefix="send") as pool:
+            try:
+                while running or (pending and self.stopped is None):
+                    while pending and self.stopped is None and len(running) < self.concurrency:
+                        batch = pending.popleft()
+                        if len(batch) > self.batch_size:  # the size was halved after a 413
+                            pending.extendleft(reversed(chunks(batch, self.batch_size)))
+                            continue
+                        running[pool.submit(self._attempt, kind, batch)] = batch
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        batch = running.pop(future)
+                        pending.extendleft(reversed(self._collect(future, batch)))
+                        bar.update(sum(row.status != PLANNED for row in batch))
+            except KeyboardInterrupt:
+                self.stopped = Interrupted("Interrupted: the batches in flight were finished, the rest not sent.")
+                for future, batch in running.items():  # let what is on the wire come back
+                    self._collect(future, batch)
+            finally:
+                for batch in pending:
+                    for row in batch:
+                        if row.status == PLANNED:
+                            row.status, row.detail = NOT_ATTEMPTED, f"not sent: {self.stopped}"
+
+    def _collect(self, future, batch: list[Row]) -> list[list[Row]]:
+        """A finished batch's follow-up batches; a fatal error stops the run."""
+        try:
+            return future.result()
+        except (AuthError, UnreachableError) as err:
+            if self.stopped is None:
+                self.stopped = err
+            # 401/403 and unsent requests changed nothing; a batch that kept failing is failed.
+            status = NOT_ATTEMPTED if isinstance(err, AuthError) or err.status is None else FAILED
+            for row in batch:
+                if row.status == PLANNED:
+                    row.status, row.detail, row.http_status = status, str(err), err.status
+            return []
+
+    def _attempt(self, kind: str, batch: list[Row]) -> list[list[Row]]:
+        """Send one batch; return the batches still to send (halves, leftovers)."""
+        number = next(self._numbers)
+        for row in batch:
+            row.batch, row.attempts = number, row.attempts + 1
+        self.on_batch(kind, number, batch, "sent")
+        try:
+            if kind == "add":
+                self.client.add({"email_address": r.email_address, "executive": r.executive} for r in batch)
+            else:
+                self.client.remove(r.mailbox for r in batch)
+        except TooLargeError as err:
+            self.on_batch(kind, number, batch, "rejected")
+            if len(batch) == 1:
+                self._fail(batch[0], err)
+                return []
+            with self._lock:
+                self.batch_size = max(1, min(self.batch_size, len(batch) // 2))
+            log.info("%s; batch size now %d", err, self.batch_size)
+            return chunks(batch, self.batch_size)
+        except RejectedError as err:
+            self.on_batch(kind, number, batch, "rejected")
+            if len(batch) == 1:
+                self._settle_alone(kind, batch[0], err)
+                return []
+            log.info("batch %d of %d rows refused (%s); splitting it", number, len(batch), err)
+            half = len(batch) // 2
+            return [batch[:half], batch[half:]]
+        except InDoubtError as err:
+            log.info("batch %d: %s; re-reading its %d addresses", number, err, len(batch))
+            for row in batch:
+                row.in_doubt = True
+            return self._settle_in_doubt(kind, batch, err)
+        for row in batch:
+            row.status, row.http_status = SENT, None
+        self.on_batch(kind, number, batch, "confirmed")
+        return []
+
+    def _settle_in_doubt(self, kind: str, batch: list[Row], err: InDoubtError) -> list[list[Row]]:
+        """Re-read; rows whose change shows are done, the rest go again after a backoff."""
+        live = lookup(self.client, [r.email_address for r in batch], concurrency=1)
+        rest = []
+        for row in batch:
+            if (row.key in live) == (kind == "add"):
+                row.status, row.detail = SENT, LOST_ANSWER
+                row.mailbox = live.get(row.key, row.mailbox)
+            elif row.attempts >= self.client.retry.attempts:
+                self._fail(row, err, f"gave up after {row.attempts} attempts: ")
+            else:
+                rest.append(row)
+        self.on_batch(kind, batch[0].batch or 0, batch, "settled")
+        if rest:
+            self.client.retry.sleep(self.client.retry.delay(rest[0].attempts))
+            return [rest]
+        return []
+
+    def _settle_alone(self, kind: str, row: Row, err: RejectedError) -> None:
+        """A single row refused: "already exists" / "not found" may just mean the state moved
+        (or an earlier lost answer applied it). Re-read that address to tell."""
+        live = lookup(self.client, [row.email_address], concurrency=1)
+        present = row.key in live
+        if kind == "add" and present:
+            row.mailbox = live[row.key]
+            if row.in_doubt:
+                row.status, row.detail = SENT, LOST_ANSWER
+            else:
+                row.status, row.detail = ALREADY_PRESENT, f"added by someone else meanwhile ({err})"
+        elif kind == "remove" and not present:
+            if row.in_doubt:
+                row.status, row.detail = SENT, LOST_ANSWER
+            else:
+                row.status, row.detail = NOT_FOUND, f"removed by someone else meanwhile ({err})"
+        else:
+            self._fail(row, err)
+
+    @staticmethod
+    def _fail(row: Row, err: BulkmailError, prefix: str = "") -> None:
+        row.status, row.detail = FAILED, prefix + str(err)
+        row.http_status = getattr(err, "status", None)
