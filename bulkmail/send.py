@@ -137,13 +137,17 @@ class Sender:
             if (row.key in live) == (kind == "add"):
                 row.status, row.detail = SENT, LOST_ANSWER
                 row.mailbox = live.get(row.key, row.mailbox)
-            elif row.attempts >= self.client.retry.attempts:
-                self._fail(row, err, f"gave up after {row.attempts} attempts: ")
             else:
                 rest.append(row)
         self.on_batch(kind, batch[0].batch or 0, batch, "settled")
+        tries = max((row.attempts for row in rest), default=0)
+        if tries >= self.client.retry.attempts:
+            gave_up = f"The service kept failing ({err}); gave up after {tries} attempts."
+            for row in rest:
+                self._fail(row, err, f"gave up after {row.attempts} attempts: ")
+            raise UnreachableError(gave_up, status=err.status)
         if rest:
-            self.client.retry.sleep(self.client.retry.delay(rest[0].attempts))
+            self.client.retry.sleep(self.client.retry.delay(tries))
             return [rest]
         return []
 

@@ -61,6 +61,7 @@ class Fault:
 
     status: int | None = None
     method: str | None = None
+    path: str | None = None
     retry_after: float | None = None
     lost: bool = False
 
@@ -101,10 +102,10 @@ class SandboxApp:
         with self._rng_lock:
             return self._rng.random() < rate
 
-    def _take_fault(self, method: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.store.lock:
             for fault in self.faults:
-                if fault.method in (None, method):
+                if fault.method in (None, method) and fault.path in (None, path):
                     self.faults.remove(fault)
                     return fault
         return None
@@ -141,7 +142,7 @@ class SandboxApp:
             self.store.requests[(method, path)] += 1
         if s.latency:
             time.sleep(s.latency)
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, path)
         if fault and fault.status:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return self.error(fault.status, f"Scripted fault {fault.status}", headers)
