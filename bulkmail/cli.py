@@ -18,7 +18,7 @@ from .client import DEFAULT_BASE_URL, Client
 from .config import load_settings
 from .errors import BulkmailError, ExitStatus, InputError
 from .export import export_mailboxes
-from .importer import check_file, default_report_path, load, run_import
+from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .records import STATUSES
 from .retry import Retry
 from .template import write_template
@@ -173,30 +173,51 @@ def print_results(tally, report: Path) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
               help="Mailboxes per request.")
 @click.option("--no-verify", is_flag=True, help="Trust the service's answers instead of re-reading the changes.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted run of this same file (rows it applied keep "
+                                              "their status; one report covers every row).")
+@click.option("--fresh", is_flag=True, help="Start over even though an interrupted run of this file is unfinished.")
+@click.option("--max-remove", type=click.IntRange(0), metavar="N",
+              help="Stop before sending anything if the plan removes more than N mailboxes.")
+@click.option("--allow-mass-remove", is_flag=True,
+              help="Allow a plan that removes more than 20%% of the account's mailboxes.")
 @output_options
 @connection_options
-def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_size, no_verify, base_url, concurrency,
-            retries):
+def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_size, no_verify, resume, fresh,
+            max_remove, allow_mass_remove, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
     check_report_path(report)
+    if resume and (fresh or dry_run):
+        raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                        domains=domains)
     log.info("read %s: %s", table.where, ", ".join(table.notes))
     click.echo(f"Read {len(rows)} rows from {table.where}.")
     client = connect(base_url, concurrency, retries)
+    try:
+        journal, resuming = open_journal(path, resume=resume, fresh=fresh) if not dry_run else (None, False)
+    except AlreadyFinished as done:
+        click.echo(f"{done} Report: {done.report}")
+        return done.exit_status
+    try:
+        if resume and not resuming:
+            click.echo("No interrupted run of this file to resume; starting a new run.")
 
-    def confirm(plan) -> bool:
-        what = f"add {len(plan.to_add)} and remove {len(plan.to_remove)} mailboxes in account {client.account_id}"
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
-                             "or --dry-run to see the plan.")
-        return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
+        def confirm(plan) -> bool:
+            what = f"add {len(plan.to_add)} and remove {len(plan.to_remove)} mailboxes in account {client.account_id}"
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
+                                 "or --dry-run to see the plan.")
+            return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
 
-    result = run_import(client, table, rows, dry_run=dry_run, batch_size=batch_size, concurrency=concurrency,
-                        check=not no_verify, report=report or default_report_path(path), confirm=confirm,
-                        progress=not state().quiet)
+        result = run_import(client, table, rows, dry_run=dry_run, batch_size=batch_size, concurrency=concurrency,
+                            check=not no_verify, report=report or default_report_path(path), confirm=confirm,
+                            progress=not state().quiet, journal=journal, resuming=resuming, max_remove=max_remove,
+                            allow_mass_remove=allow_mass_remove)
+    finally:
+        if journal is not None:
+            journal.close()
     if result.stopped is not None:
         echo(f"Error: {result.stopped}")
     print_results(result.counts, result.report)
@@ -337,3 +358,5 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.")
         return ExitStatus.ROWS_FAILED
+    finally:
+        log.handlers.clear()  # the handler holds this run's stderr

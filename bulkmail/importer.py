@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .client import Client
-from .errors import ApiError, BulkmailError, ExitStatus, Interrupted
+from .errors import ApiError, BulkmailError, ExitStatus, InputError, Interrupted
+from .journal import Journal
 from .plan import Plan, make_plan, verify
 from .records import ADDED, NOT_ATTEMPTED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
@@ -41,6 +42,59 @@ class Declined(BulkmailError):
     """The user answered no at the confirmation prompt."""
 
 
+class Refused(InputError):
+    """A safety rail stopped the run before anything was sent."""
+
+
+# A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
+# needs --allow-mass-remove: a wrong column or sheet should not empty a tenant.
+MASS_SHARE, MASS_MIN = 0.2, 20
+
+
+class AlreadyFinished(BulkmailError):
+    """--resume of a run that had finished: nothing to do; its report stands."""
+
+    def __init__(self, message: str, report: str, exit_status: int):
+        super().__init__(message)
+        self.report, self.exit_status = report, ExitStatus(exit_status)
+
+
+def open_journal(source: str | os.PathLike, *, resume: bool = False, fresh: bool = False,
+                 folder: str | os.PathLike = "reports") -> tuple[Journal, bool]:
+    """The journal of this input file, locked for this run, and whether the run resumes one.
+    Raises AlreadyFinished for --resume of a run of this same file that finished."""
+    journal = Journal(source, folder)
+    try:
+        resuming = journal.check_resumable() if resume else False
+        done = journal.finished() if resume and not resuming else None
+        if done:
+            raise AlreadyFinished(f"Nothing to resume: the last run of {journal.source.name} finished at {done[0]}.",
+                                  done[1], done[2])
+        found = journal.unfinished()
+        if found and not resume and not fresh:
+            raise InputError(f"An interrupted run of {journal.source.name} from {found[0]} is not finished. Pass "
+                             "--resume to finish it (rows it applied keep their status), or --fresh to start over.")
+        if not resuming:
+            journal.start()
+        return journal, resuming
+    except BaseException:
+        journal.close()
+        raise
+
+
+def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_remove: bool) -> None:
+    """Stop before anything is sent when the plan removes more than the user allowed."""
+    count = len(plan.to_remove)
+    if max_remove is not None and count > max_remove:
+        raise Refused(f"The plan removes {count} mailboxes, more than --max-remove {max_remove}. Nothing was sent. "
+                      "Check the file, or raise --max-remove.")
+    if count > MASS_MIN and not allow_mass_remove:
+        total = client.get_page(1, page_size=1).total or 0
+        if count > MASS_SHARE * total:
+            raise Refused(f"The plan removes {count} of the account's {total} mailboxes ({count / max(total, 1):.0%}). "
+                          "Nothing was sent. If that is really intended, add --allow-mass-remove.")
+
+
 def default_report_path(source: str | os.PathLike, kind: str = "results", folder: str | os.PathLike = "reports") -> Path:
     """reports/<input-stem>-<timestamp>-<kind>.<xlsx for an xlsx input, else csv>."""
     source = Path(source)
@@ -68,30 +122,44 @@ def check_file(path: str | os.PathLike, *, report: str | os.PathLike | None = No
 
 def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool = False, batch_size: int = 100,
                concurrency: int = 4, check: bool = True, report: str | os.PathLike | None = None,
-               confirm: Callable[[Plan], bool] | None = None, progress: bool = False) -> ImportResult:
-    """Plan the checked rows against the live state, send, verify, and write the report. A run
-    stopped by a fatal error or Ctrl-C still writes its report, the unsent rows not_attempted."""
+               confirm: Callable[[Plan], bool] | None = None, progress: bool = False,
+               journal: Journal | None = None, resuming: bool = False, max_remove: int | None = None,
+               allow_mass_remove: bool = False) -> ImportResult:
+    """Plan the checked rows against the live state, send, verify, and write the report.
+
+    A run stopped by a fatal error or Ctrl-C still writes its report, the unsent rows
+    not_attempted, and leaves its ``journal`` unfinished so that ``resuming`` can finish it."""
     result = ImportResult(table, rows)
     result.summary = [("service", client.base_url), ("account", client.account_id),
-                      ("run", "dry run: nothing changed" if dry_run else "import"),
+                      ("run", "dry run: nothing changed" if dry_run else "resumed import" if resuming else "import"),
                       ("started", f"{datetime.now():%Y-%m-%d %H:%M:%S}")]
+    if journal is not None and resuming:
+        result.summary.append(("settled by the interrupted run", journal.restore(rows)))
     try:
         result.plan = make_plan(client, rows, concurrency, dry_run)
+        if journal is not None:
+            journal.record([r for r in rows if r.status != PLANNED])
         if not dry_run and result.plan.changes:
+            check_rails(client, result.plan, max_remove, allow_mass_remove)
             if confirm is not None and not confirm(result.plan):
                 raise Declined("You answered no at the prompt; nothing was sent.")
-            sender = Sender(client, batch_size=batch_size, concurrency=concurrency, progress=progress)
+            sender = Sender(client, batch_size=batch_size, concurrency=concurrency, progress=progress,
+                            on_batch=journal.on_batch if journal is not None else None)
             sender.send(result.plan)
             result.stopped = sender.stopped
             if sender.stopped is None:
                 verify(client, rows, concurrency, check)
-    except (ApiError, Declined) as err:
+    except (ApiError, Declined, InputError) as err:
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
     _close_open_rows(rows, result.stopped)
     result.summary.append(("exit status", int(result.exit_status)))
+    if journal is not None:
+        journal.record(rows)
     result.report = write_report(report or default_report_path(table.path), table, rows, result.summary)
+    if journal is not None and not isinstance(result.stopped, (ApiError, Interrupted)):
+        journal.finish(result.report, int(result.exit_status))  # nothing left to resume
     return result
 
 

@@ -68,7 +68,8 @@ class Sender:
                         pending.extendleft(reversed(self._collect(future, batch)))
                         bar.update(sum(row.status != PLANNED for row in batch))
             except KeyboardInterrupt:
-                self.stopped = Interrupted("Interrupted: the batches in flight were finished, the rest not sent.")
+                self.stopped = Interrupted("Interrupted: the batches in flight were finished, the rest not sent. "
+                                           "Run the same command with --resume to finish.")
                 for future, batch in running.items():  # let what is on the wire come back
                     self._collect(future, batch)
             finally:

@@ -1,0 +1,177 @@
+"""A crash-safe record of an import, so that `--resume` can finish an interrupted run.
+
+One SQLite file (WAL) per input file under reports/.journal/. Before a batch goes out, its
+rows are marked sent in a committed transaction; answers and final statuses follow. After a
+crash, a row marked sent but not final is "in doubt": the resumed run re-reads it instead of
+sending it again. A lock file held with an OS lock keeps two runs off the same file; the OS
+drops the lock when a process dies, so a killed run leaves no stale lock behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from .errors import InputError
+from .records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
+
+# Statuses a resumed run keeps: the service's state was read or changed for that row.
+SETTLED = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND}
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT, content_hash TEXT,
+                                started TEXT, finished TEXT, report TEXT, exit_status INTEGER);
+CREATE TABLE IF NOT EXISTS rows (row INTEGER PRIMARY KEY, action TEXT, email_address TEXT, status TEXT,
+                                 detail TEXT, mailbox TEXT, batch INTEGER, http_status INTEGER,
+                                 attempts INTEGER, sent INTEGER);
+"""
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _FileLock:
+    """An exclusive, non-blocking OS lock on a file that names its holder's pid."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = open(path, "a+")
+        try:
+            self._lock()
+        except OSError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise InputError(f"Another bulkmail run (pid {holder}) is importing this file right now. "
+                             "Wait for it to finish, then try again.") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+            self.handle.seek(0)
+            msvcrt.locking(self.handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        self.handle.close()  # closing drops the OS lock
+
+
+class Journal:
+    """The journal of one input file. Thread-safe: batches report from worker threads."""
+
+    def __init__(self, source: str | os.PathLike, folder: str | os.PathLike = "reports"):
+        self.source = Path(source).resolve()
+        self.content_hash = file_hash(self.source)
+        key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
+        directory = Path(folder) / ".journal"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{self.source.stem}-{key}.sqlite"
+        self._file_lock = _FileLock(directory / f"{self.source.stem}-{key}.lock")
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+        self._file_lock.release()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the run -------------------------------------------------------------------------
+
+    def unfinished(self) -> tuple[str, str] | None:
+        """(started, content hash) of an interrupted run of this file, or None."""
+        found = self.db.execute("SELECT started, content_hash FROM run WHERE finished IS NULL").fetchone()
+        return (found[0], found[1]) if found else None
+
+    def start(self) -> None:
+        """Begin a fresh run: forget any earlier one."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM rows")
+            self.db.execute("DELETE FROM run")
+            self.db.execute("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
+                            (str(self.source), self.content_hash, f"{datetime.now():%Y-%m-%d %H:%M:%S}"))
+            self.db.execute("COMMIT")
+
+    def check_resumable(self) -> bool:
+        """True if there is an interrupted run to finish; refuses when the file changed since."""
+        found = self.unfinished()
+        if found is None:
+            return False
+        started, content_hash = found
+        if content_hash != self.content_hash:
+            raise InputError(f"{self.source.name} changed since the interrupted run of {started}, so that run cannot "
+                             "be finished with it. Restore the file as it was and use --resume, or start a new run "
+                             "with --fresh.")
+        return True
+
+    def finished(self) -> tuple[str, str, int] | None:
+        """(finished, report, exit status) of the last run when it finished with this very file."""
+        found = self.db.execute("SELECT finished, report, exit_status FROM run WHERE finished IS NOT NULL "
+                                "AND content_hash = ?", (self.content_hash,)).fetchone()
+        return tuple(found) if found else None
+
+    def finish(self, report: Path, exit_status: int) -> None:
+        with self._lock:
+            self.db.execute("UPDATE run SET finished = ?, report = ?, exit_status = ?",
+                            (f"{datetime.now():%Y-%m-%d %H:%M:%S}", str(report), exit_status))
+
+    # -- rows ----------------------------------------------------------------------------
+
+    def record(self, rows: list[Row], sent: bool = False) -> None:
+        """Save the rows' current state in one committed transaction; ``sent`` marks them as on
+        the wire (done before the request leaves, so a crash cannot hide a sent change)."""
+        values = [(r.row, r.action, r.email_address, r.status, r.detail, json.dumps(r.mailbox) if r.mailbox else None,
+                   r.batch, r.http_status, r.attempts, int(sent or r.in_doubt)) for r in rows]
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
+                "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
+                "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent)",
+                values)
+            self.db.execute("COMMIT")
+
+    def on_batch(self, kind: str, number: int, rows: list[Row], state: str) -> None:
+        """The Sender's hook."""
+        self.record(rows, sent=state == "sent")
+
+    def restore(self, rows: list[Row]) -> int:
+        """Carry an interrupted run's outcomes into freshly validated rows: settled rows keep
+        their status; rows that were ever sent become in doubt. Returns how many were settled."""
+        saved = {r[0]: r for r in self.db.execute(
+            "SELECT row, action, email_address, status, detail, mailbox, batch, http_status, attempts, sent FROM rows")}
+        settled = 0
+        for row in rows:
+            found = saved.get(row.row)
+            if found is None or row.status != PLANNED or found[2].lower() != row.key or found[1] != row.action:
+                continue
+            _, _, _, status, detail, mailbox, batch, http_status, attempts, sent = found
+            row.batch, row.attempts, row.in_doubt = batch, attempts or 0, bool(sent)
+            if status in SETTLED:
+                row.status, row.detail, row.http_status = status, detail, http_status
+                row.mailbox = json.loads(mailbox) if mailbox else None
+                settled += 1
+        return settled
