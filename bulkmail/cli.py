@@ -21,6 +21,7 @@ from .export import export_mailboxes
 from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .records import STATUSES
 from .retry import Retry
+from .table import check_safe_xml
 from .template import write_template
 
 log = logging.getLogger("bulkmail")
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     ctx_state = State()
     try:
+        check_safe_xml()
         with cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
             return int(cli.invoke(ctx) or 0)
     except click.exceptions.Exit as exc:  # --help, --version

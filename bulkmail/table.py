@@ -39,6 +39,15 @@ XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
 
 
+def check_safe_xml() -> None:
+    """openpyxl parses XML safely only with defusedxml installed (entity expansion, XXE)."""
+    from openpyxl.xml import DEFUSEDXML
+
+    if not DEFUSEDXML:
+        raise InputError("defusedxml is not installed, so XLSX files cannot be handled safely. "
+                         "Reinstall bulkmail: python -m pip install -e .")
+
+
 def normalise_header(name: str) -> str:
     """'Email Address [Required]' -> 'emailaddress'; 'E-mail' -> 'email'."""
     name = re.sub(r"\[.*?\]|\(.*?\)", "", str(name))
@@ -136,6 +145,9 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
         raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path.name} is empty: it has no header row. Start from 'bulkmail template'.") from None
+    if len(frame) > EXCEL_MAX_ROWS:
+        raise InputError(f"{path.name} has {len(frame)} rows, more than Excel's {EXCEL_MAX_ROWS}: "
+                         "split it into smaller files.")
     frame = frame.fillna("")
     frame.index = frame.index + 1 + lines_skipped
     return _finish(path, None, frame, mapping, notes)
@@ -337,7 +349,8 @@ def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style:
 
     def cell(value, fill_value=False):
         if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            # XML has no place for most control characters, and reads a bare CR as LF.
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value).replace("\r\n", "\n").replace("\r", "\n")
         item = WriteOnlyCell(sheet, value=value)
         if isinstance(value, str) and value.startswith("="):
             item.data_type = "s"  # keep it text: openpyxl would otherwise store a formula
