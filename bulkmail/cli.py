@@ -21,7 +21,7 @@ from .export import export_mailboxes
 from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .records import STATUSES
 from .retry import Retry
-from .table import check_safe_xml
+from .table import check_output, check_safe_xml
 from .template import write_template
 
 log = logging.getLogger("bulkmail")
@@ -119,8 +119,7 @@ def login(base_url, concurrency, retries):
 def export(output, search, page_size, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
     output = output or Path("reports") / f"mailboxes-{timestamp()}.csv"
-    if output.suffix.lower() not in (".csv", ".xlsx"):
-        raise InputError(f"Cannot write {output.name}: use a .csv or .xlsx file name for --output.")
+    check_output(output, "--output")
     client = connect(base_url, concurrency, retries)
     result = export_mailboxes(client, output, search=search, page_size=page_size, concurrency=concurrency,
                               progress=not state().quiet)
@@ -157,11 +156,6 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def check_report_path(report: Path | None) -> None:
-    if report is not None and report.suffix.lower() not in (".csv", ".xlsx"):
-        raise InputError(f"Cannot write {report.name}: use a .csv or .xlsx file name for --report.")
-
-
 def print_results(tally, report: Path) -> None:
     click.echo("Results: " + ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "Results: no rows")
     click.echo(f"Report: {report}")
@@ -186,7 +180,8 @@ def print_results(tally, report: Path) -> None:
 def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_size, no_verify, resume, fresh,
             max_remove, allow_mass_remove, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    check_report_path(report)
+    if report is not None:
+        check_output(report, "--report")
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
@@ -230,7 +225,8 @@ def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_s
 @output_options
 def validate(path, sheet, action, mapping, domains, report):
     """Check a file offline (never touches the network) and report every row's problems."""
-    check_report_path(report)
+    if report is not None:
+        check_output(report, "--report")
     result = check_file(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                         domains=domains, report=report)
     log.info("read %s: %s", result.sheet.where, ", ".join(result.sheet.notes))

@@ -305,12 +305,19 @@ class Style:
     sheet_title: str = "Mailboxes"
 
 
-def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
-    """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
+def check_output(path: str | os.PathLike, option: str = "") -> str:
+    """'.csv' or '.xlsx', the format of a file to write; anything else is an InputError."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name.")
+        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name{' for ' + option if option else ''}.")
+    return suffix
+
+
+def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
+    """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
+    path = Path(path)
+    suffix = check_output(path)
     with atomic_path(path) as temporary:
         if suffix == ".csv":
             return _write_csv(temporary, columns, rows)

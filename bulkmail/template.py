@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
-from .errors import InputError
-from .table import atomic_path
+from .table import atomic_path, check_output, write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
 INSTRUCTIONS = [
@@ -29,14 +27,10 @@ INSTRUCTIONS = [
 def write_template(path: str | os.PathLike) -> Path:
     """Write an import template; the format follows the extension (.xlsx or .csv)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name for the template.")
-    with atomic_path(path) as temporary:
-        if suffix == ".csv":
-            with open(temporary, "w", encoding="utf-8-sig", newline="") as handle:
-                csv.writer(handle).writerow(COLUMNS)
-        else:
+    if check_output(path, "the template") == ".csv":
+        write_table(path, COLUMNS, [])
+    else:
+        with atomic_path(path) as temporary:
             _write_xlsx(temporary)
     return path
 
