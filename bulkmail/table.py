@@ -34,6 +34,7 @@ FIELD_LABELS = {"email_address": "email address", "action": "action", "executive
 # Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
 BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS = frozenset(FORMULA_START)
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
@@ -88,24 +89,29 @@ def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[
     raise InputError(f"Cannot read {path.name}: use a .csv or .xlsx file (in Excel: File > Save As).")
 
 
-def decode(raw: bytes, name: str) -> tuple[str, str]:
-    """Text and the encoding found: a BOM decides, else UTF-8 if it decodes, else cp1252."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if raw.startswith(bom):
-            try:
-                return raw.decode(encoding), encoding
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{name} starts with a {encoding} byte-order mark but is not valid {encoding} "
-                                 f"(byte {exc.start}). Save it again as 'CSV UTF-8'.") from None
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise InputError(f"Cannot tell the text encoding of {name} (byte {exc.start} is neither UTF-8 nor "
-                         "Windows-1252). Save it again as 'CSV UTF-8'.") from None
+def detect_encoding(path: Path) -> str:
+    """A BOM decides; else UTF-8 if the whole file decodes as UTF-8, else cp1252. Checked in
+    blocks, so the file is never held in memory for it."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    if b"\x00" in head:
+        raise InputError(f"{path.name} looks like UTF-16 without a byte-order mark. Save it again as 'CSV UTF-8'.")
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"Cannot tell the text encoding of {path.name} (it is neither UTF-8 nor Windows-1252). "
+                     "Save it again as 'CSV UTF-8'.")
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -119,38 +125,42 @@ def _sniff_delimiter(line: str) -> str:
 
 
 def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
-    raw = path.read_bytes()
-    if b"\x00" in raw[:4] and raw[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        raise InputError(f"{path.name} looks like UTF-16 without a byte-order mark. Save it again as 'CSV UTF-8'.")
-    text, encoding = decode(raw, path.name)
+    encoding = detect_encoding(path)
     notes = [f"encoding {encoding}"]
-    lines_skipped, delimiter = 0, None
-    first, _, rest = text.partition("\n")
-    if re.fullmatch(r'"?sep=(.)"?\r?', first, re.IGNORECASE):
-        delimiter = re.fullmatch(r'"?sep=(.)"?\r?', first, re.IGNORECASE).group(1)
-        text = rest  # Excel reads this line as a setting and shows no row for it
+    lines_skipped, skip, delimiter = 0, 0, None
+    with open(path, encoding=encoding, newline="") as handle:
+        first = handle.readline().rstrip("\r\n")
+        sep = re.fullmatch(r'"?sep=(.)"?', first, re.IGNORECASE)
+        header_line = "" if sep or first.startswith("#TYPE") else first
+        while not header_line.strip(BLANKS):  # the first non-blank line after any preamble
+            line = handle.readline()
+            if not line:
+                break
+            header_line = line.rstrip("\r\n")
+    if sep:
+        delimiter, skip = sep.group(1), 1  # Excel reads this line as a setting and shows no row for it
         notes.append(f"Excel 'sep={delimiter}' line")
     elif first.startswith("#TYPE"):
-        text, lines_skipped = rest, 1  # PowerShell's Export-Csv type line: Excel shows it as row 1
+        skip = lines_skipped = 1  # PowerShell's Export-Csv type line: Excel shows it as row 1
         notes.append("PowerShell #TYPE line skipped")
-    header_line = next((line for line in text.splitlines() if line.strip(BLANKS)), "")
     delimiter = delimiter or _sniff_delimiter(header_line)
     notes.append(f"delimiter {delimiter!r}")
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL, engine="c")
+        frame = pd.read_csv(path, encoding=encoding, skiprows=skip, sep=delimiter, header=None, dtype=str,
+                            keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL, engine="c")
     except pd.errors.ParserError as exc:
         found = re.search(r"line (\d+), saw (\d+)", str(exc))
         where = f"row {int(found.group(1)) + lines_skipped} has {found.group(2)} cells, more than the header" if found else str(exc)
         raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path.name} is empty: it has no header row. Start from 'bulkmail template'.") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name} is not valid {encoding} (byte {exc.start}). Save it again as 'CSV UTF-8'.") from None
     if len(frame) > EXCEL_MAX_ROWS:
         raise InputError(f"{path.name} has {len(frame)} rows, more than Excel's {EXCEL_MAX_ROWS}: "
                          "split it into smaller files.")
-    frame = frame.fillna("")
     frame.index = frame.index + 1 + lines_skipped
-    return _finish(path, None, frame, mapping, notes)
+    return _finish(path, None, frame.fillna(""), mapping, notes)
 
 
 def _xlsx_text(value) -> str:
@@ -233,16 +243,20 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
         value = str(value).strip(BLANKS) or f"column {position + 1}"
         seen[value] = seen.get(value, 0) + 1
         headers.append(value if seen[value] == 1 else f"{value} ({seen[value]})")
-    body = frame.loc[frame.index > header_at].copy()
+    body = frame.loc[frame.index > header_at].copy()  # copies cell pointers, not the strings
     body.columns = headers
-    for column in headers:  # keep every value as text; strip spaces incl. NBSP and zero-width ones
-        body[column] = body[column].astype(str).str.strip(BLANKS)
-    too_long = body.map(len).gt(EXCEL_MAX_CELL) if len(body) else None
-    if too_long is not None and too_long.any().any():
-        row = too_long.any(axis=1).idxmax()
-        column = too_long.loc[row].idxmax()
-        raise InputError(f"{where}, row {row}, column '{column}': the cell is longer than Excel's "
-                         f"{EXCEL_MAX_CELL} characters. Fix that cell.")
+    blank = list(BLANKS)
+    for column in headers:  # text, with spaces (NBSP and zero-width ones too) stripped
+        values = body[column].astype(str)
+        # Strip only the cells that need it: new strings for every cell would hold the file twice.
+        padded = values.str[:1].isin(blank) | values.str[-1:].isin(blank)
+        if padded.any():
+            values = values.mask(padded, values[padded].str.strip(BLANKS))
+        lengths = values.str.len()
+        if len(values) and lengths.max() > EXCEL_MAX_CELL:
+            raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
+                             f"{EXCEL_MAX_CELL} characters. Fix that cell.")
+        body[column] = values
     body = body[(body != "").any(axis=1)]  # blank and formatted-but-empty rows
     body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
     fields = resolve_fields(list(body.columns), mapping, where)
@@ -277,7 +291,7 @@ def resolve_fields(headers: list[str], mapping: dict[str, str], where: str) -> d
 
 def neutralise(value):
     """A CSV cell that Excel would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if value.__class__ is str and value[:1] in _TRIGGERS:  # the hot path of every CSV written
         return "'" + value
     return value
 

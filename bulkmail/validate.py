@@ -22,7 +22,7 @@ FALSE = {"0", "no", "false", "n", ""}
 _ATOM = r"[A-Za-z0-9_%+'-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 FAST_ADDRESS = re.compile(rf"(?=.{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,24}}")
-_SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_DOMAIN = re.compile(r"[@.](?:%s)$" % "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES)))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -39,9 +39,16 @@ def fast_ok(addresses: pd.Series) -> pd.Series:
     """True where the fast pattern vouches for an address; False means 'ask email-validator'."""
     ok = addresses.str.fullmatch(FAST_ADDRESS.pattern).fillna(False).astype(bool)
     ok &= addresses.str.len() <= 254
-    domain = addresses.str.rpartition("@")[2].str.lower()
-    special = domain.isin(_SPECIAL) | domain.str.endswith(tuple("." + d for d in _SPECIAL))
+    special = addresses.str.contains(_SPECIAL_DOMAIN.pattern, case=False, regex=True).fillna(False).astype(bool)
     return ok & ~special
+
+
+def _normalised(column: pd.Series, normalise) -> list[str]:
+    """Normalise each distinct value once; rows then share those few strings instead of each
+    holding its own copy (a million rows of 'add' would otherwise be a million strings)."""
+    codes, uniques = pd.factorize(column)
+    values = [normalise(u) for u in uniques]
+    return [values[c] for c in codes]
 
 
 def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = ()) -> list[Row]:
@@ -54,12 +61,10 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     index = frame.index
     addresses = frame[fields["email_address"]]
     if "action" in fields:
-        actions = frame[fields["action"]].str.lower().str.replace(r"\s+", "", regex=True)
-        if action:
-            actions = actions.where(actions != "", action)
+        actions = _normalised(frame[fields["action"]], lambda v: re.sub(r"\s+", "", v.lower()) or action or "")
     else:
-        actions = pd.Series(action, index=index)
-    executive = frame[fields["executive"]].str.lower() if "executive" in fields else pd.Series("", index=index)
+        actions = [action] * len(frame)
+    executive = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else [""] * len(frame)
     has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     fast = fast_ok(addresses)
     allowed = {d.lower().lstrip("@") for d in domains}
@@ -91,17 +96,19 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
 
 def _mark_repeats(rows: list[Row]) -> None:
     """The same action and address again -> duplicate; add and remove of one address -> invalid."""
-    first: dict[tuple[str, str], Row] = {}
+    first: dict[str, dict[str, Row]] = {"add": {}, "remove": {}}
     for row in rows:
         if row.status != PLANNED:
             continue
-        key = (row.action, row.key)
-        if key in first:
-            row.status, row.detail = DUPLICATE, f"same as row {first[key].row}"
+        address = row.email_address
+        key = address if address.islower() else address.lower()  # most are: no new string then
+        seen = first[row.action]
+        if key in seen:
+            row.status, row.detail = DUPLICATE, f"same as row {seen[key].row}"
         else:
-            first[key] = row
-    for (act, address), row in first.items():
-        other = first.get(("remove" if act == "add" else "add", address))
-        if other is not None:
-            verb = "removes" if act == "add" else "adds"
-            row.status, row.detail = INVALID, f"row {other.row} {verb} the same address; keep one of the two rows"
+            seen[key] = row
+    adds, removes = first["add"], first["remove"]
+    for key in adds.keys() & removes.keys():
+        add, remove = adds[key], removes[key]
+        add.status, add.detail = INVALID, f"row {remove.row} removes the same address; keep one of the two rows"
+        remove.status, remove.detail = INVALID, f"row {add.row} adds the same address; keep one of the two rows"
