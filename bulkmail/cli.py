@@ -21,7 +21,7 @@ from .export import export_mailboxes
 from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .records import STATUSES
 from .retry import Retry
-from .table import check_output, check_safe_xml
+from .table import check_output, check_safe_xml, unused_path
 from .template import write_template
 
 log = logging.getLogger("bulkmail")
@@ -118,7 +118,7 @@ def login(base_url, concurrency, retries):
 @connection_options
 def export(output, search, page_size, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
-    output = output or Path("reports") / f"mailboxes-{timestamp()}.csv"
+    output = output or unused_path(Path("reports") / f"mailboxes-{timestamp()}.csv")
     check_output(output, "--output")
     client = connect(base_url, concurrency, retries)
     result = export_mailboxes(client, output, search=search, page_size=page_size, concurrency=concurrency,

@@ -16,7 +16,7 @@ from .plan import Plan, make_plan, verify
 from .records import ADDED, NOT_ATTEMPTED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
-from .table import Sheet, read_table
+from .table import Sheet, read_table, unused_path
 from .validate import validate
 
 
@@ -99,7 +99,7 @@ def default_report_path(source: str | os.PathLike, kind: str = "results", folder
     """reports/<input-stem>-<timestamp>-<kind>.<xlsx for an xlsx input, else csv>."""
     source = Path(source)
     suffix = ".xlsx" if source.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
-    return Path(folder) / f"{source.stem}-{datetime.now():%Y%m%d-%H%M%S}-{kind}{suffix}"
+    return unused_path(Path(folder) / f"{source.stem}-{datetime.now():%Y%m%d-%H%M%S}-{kind}{suffix}")
 
 
 def load(path: str | os.PathLike, *, sheet: str | None = None, mapping: dict[str, str] | None = None,

@@ -296,6 +296,16 @@ def neutralise(value):
     return value
 
 
+def unused_path(path: Path) -> Path:
+    """``path``, or ``name-2.ext``, ``name-3.ext`` … when it is taken: a default name never
+    overwrites an earlier report or export (two runs can start within the same second)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""

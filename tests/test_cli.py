@@ -63,6 +63,12 @@ def test_export_default_path_is_a_timestamped_csv_under_reports(bulkmail, tmp_pa
     assert written.name.startswith("mailboxes-") and written.suffix == ".csv"
 
 
+def test_default_output_names_never_overwrite_an_earlier_file(bulkmail, tmp_path):
+    results = [bulkmail("export", "-q") for _ in range(3)]  # within one second, as often as not
+    assert [r.code for r in results] == [0, 0, 0]
+    assert len(list((tmp_path / "reports").iterdir())) == 3
+
+
 def test_export_to_an_unknown_extension_exits_2(bulkmail):
     result = bulkmail("export", "-o", "all.txt")
     assert (result.code, result.err) == (2, "Error: Cannot write all.txt: use a .csv or .xlsx file name for --output.\n")
