@@ -85,10 +85,15 @@ class Sender:
         except (AuthError, UnreachableError) as err:
             if self.stopped is None:
                 self.stopped = err
-            # 401/403 and unsent requests changed nothing; a batch that kept failing is failed.
+            # 401/403 and unsent requests changed nothing; a batch that kept failing is failed;
+            # a change whose answer was lost and that could not be re-read is in doubt.
             status = NOT_ATTEMPTED if isinstance(err, AuthError) or err.status is None else FAILED
             for row in batch:
-                if row.status == PLANNED:
+                if row.status == PLANNED and row.in_doubt:
+                    row.status, row.http_status = FAILED, err.status
+                    row.detail = (f"in doubt: the answer was lost and re-reading failed ({err}); the change may "
+                                  "have been applied. Run the same command with --resume to settle it.")
+                elif row.status == PLANNED:
                     row.status, row.detail, row.http_status = status, str(err), err.status
             return []
 

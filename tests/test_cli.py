@@ -94,3 +94,56 @@ def test_demo_exports_imports_the_sample_and_reports(bulkmail, tmp_path):
     names = sorted(re.sub(r"-\d{8}-\d{6}", "", p.name) for p in (tmp_path / "reports").iterdir())
     assert names == ["demo-mailboxes-after.csv", "demo-mailboxes.csv", "demo-mailboxes.xlsx",
                      "onboarding-wave-results.xlsx"]
+
+
+def test_sandbox_command_prints_its_url_and_demo_credentials():
+    import subprocess
+    import sys
+    process = subprocess.Popen([sys.executable, "-m", "bulkmail", "sandbox", "--port", "0", "--mailboxes", "3"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+    finally:
+        process.terminate()
+        process.wait()
+    url = lines[0].split("listening on ")[1].split()[0]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+    assert lines == [f"Sandbox listening on {url} with 3 mailboxes (Ctrl-C to stop). Demo credentials:\n",
+                     f"  export BULKMAIL_BASE_URL={url}\n", "  export BULKMAIL_USERNAME=admin@acme.com\n",
+                     "  export BULKMAIL_PASSWORD=sandbox-demo\n", "Registered domains: acme.com, acme.co.uk\n"]
+
+
+def test_sandbox_refuses_a_non_loopback_address(bulkmail):
+    result = bulkmail("sandbox", "--host", "0.0.0.0")
+    assert (result.code, result.err) == (2, "Error: The sandbox listens on loopback only; 0.0.0.0 is not a loopback "
+                                            "address.\n")
+
+
+def test_verbose_says_what_was_detected_in_the_file(bulkmail, tmp_path):
+    (tmp_path / "leavers.csv").write_bytes("Name;E-Mail\r\nJürgen;j@acme.com\r\n".encode("cp1252"))
+    result = bulkmail("-v", "validate", "leavers.csv", "--action", "remove")
+    assert "bulkmail: read leavers.csv: encoding cp1252, delimiter ';'\n" in result.err
+
+
+def test_answering_no_at_the_prompt_sends_nothing(bulkmail, sandbox, tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    (tmp_path / "w.csv").write_text("action,email\nadd,a@acme.com\n")
+    result = bulkmail("import", "w.csv")
+    assert f"About to add 1 and remove 0 mailboxes in account {sandbox.settings.account_id} ({sandbox.url}). " \
+           "Continue? [y/N]: " in result.err
+    assert result.err.endswith("Error: You answered no at the prompt; nothing was sent.\n")
+    assert result.code == 1 and sandbox.store.addresses() == set()
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+    from bulkmail import __version__
+    done = subprocess.run([sys.executable, "-m", "bulkmail", "--version"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, f"bulkmail, version {__version__}\n")

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.importer import import_file, open_journal
+from bulkmail.importer import import_file, load, open_journal
+from bulkmail.plan import make_plan
+from bulkmail.send import Sender
 from bulkmail.journal import Journal
 from bulkmail.retry import Retry, Throttle, parse_retry_after
 from bulkmail.client import Client
@@ -247,3 +249,16 @@ def test_short_lived_tokens_are_renewed_throughout_a_long_run(sandbox, tmp_path)
     result = import_file(client, path, batch_size=2, concurrency=1, report=tmp_path / "r.csv", allow_mass_remove=True)
     assert result.exit_status == 0 and sandbox.store.addresses() == expected
     assert sandbox.store.requests[("POST", "/auth")] >= 3
+
+
+def test_lost_answer_that_cannot_be_re_read_is_failed_in_doubt_not_not_attempted(sandbox, sleeps, tmp_path):
+    client = Client(sandbox.url, "admin@acme.com", "sandbox-demo", retry=Retry(attempts=2, sleep=sleeps))
+    table, rows = load(write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"]))
+    plan = make_plan(client, rows)
+    sandbox.app.script(Fault(lost=True, method="POST", path="/email/mailbox"),
+                       *[Fault(503, method="GET")] * 2)  # then the re-read fails too
+    sender = Sender(client)
+    sender.send(plan)
+    [row] = rows
+    assert row.status == "failed" and row.detail.startswith("in doubt: the answer was lost and re-reading failed")
+    assert sender.stopped.exit_status == 4 and sandbox.store.addresses() == {"a@acme.com"}
