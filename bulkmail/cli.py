@@ -4,7 +4,6 @@ main() is the one place that turns exceptions into messages and exit codes."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import traceback

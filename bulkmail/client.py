@@ -175,7 +175,7 @@ class Client:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -92,7 +92,7 @@ class Journal:
         self.db.close()
         self._file_lock.release()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:

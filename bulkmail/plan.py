@@ -73,7 +73,8 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
         row.mailbox = mailbox
         if row.in_doubt and bool(mailbox) == (row.action == "add"):
             # An interrupted run sent this change and never heard back: it is ours, not a no-op.
-            row.status, row.detail = SENT, "applied by the interrupted run (its answer was not recorded)"
+            row.status = ADDED if row.action == "add" else REMOVED
+            row.detail = "applied by the interrupted run (its answer was not recorded)"
         elif row.action == "add":
             if mailbox:
                 row.status, row.detail = ALREADY_PRESENT, "the mailbox exists already; nothing sent"

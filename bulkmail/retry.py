@@ -65,7 +65,7 @@ class Throttle:
         self._clean = 0
         self._cond = threading.Condition()
 
-    def __enter__(self) -> "Throttle":
+    def __enter__(self) -> Throttle:
         with self._cond:
             while self._in_flight >= self.limit:
                 self._cond.wait()

@@ -17,7 +17,7 @@ from .client import Client
 from .errors import AuthError, BulkmailError, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
 from .plan import Plan, lookup
 from .progress import progress as progress_bar
-from .records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
+from .records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, REMOVED, SENT, Row
 
 log = logging.getLogger("bulkmail")
 LOST_ANSWER = "the answer was lost; re-reading showed the change applied"
@@ -140,8 +140,8 @@ class Sender:
         live = lookup(self.client, [r.email_address for r in batch], concurrency=1)
         rest = []
         for row in batch:
-            if (row.key in live) == (kind == "add"):
-                row.status, row.detail = SENT, LOST_ANSWER
+            if (row.key in live) == (kind == "add"):  # this re-read is its verification
+                row.status, row.detail = ADDED if kind == "add" else REMOVED, LOST_ANSWER
                 row.mailbox = live.get(row.key, row.mailbox)
             else:
                 rest.append(row)
@@ -165,12 +165,12 @@ class Sender:
         if kind == "add" and present:
             row.mailbox = live[row.key]
             if row.in_doubt:
-                row.status, row.detail = SENT, LOST_ANSWER
+                row.status, row.detail = ADDED, LOST_ANSWER
             else:
                 row.status, row.detail = ALREADY_PRESENT, f"added by someone else meanwhile ({err})"
         elif kind == "remove" and not present:
             if row.in_doubt:
-                row.status, row.detail = SENT, LOST_ANSWER
+                row.status, row.detail = REMOVED, LOST_ANSWER
             else:
                 row.status, row.detail = NOT_FOUND, f"removed by someone else meanwhile ({err})"
         else:

@@ -51,7 +51,7 @@ class Sandbox:
         host = self.server.server_address[0]
         return f"http://{host}:{self.server.server_port}"
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         # A short poll keeps close() quick (tests start and stop hundreds of sandboxes).
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="sandbox", daemon=True)
@@ -67,7 +67,7 @@ class Sandbox:
             self._thread = None
         self.server.server_close()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc) -> None:
