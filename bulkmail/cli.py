@@ -155,6 +155,15 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+def report_reading(table, count: int) -> None:
+    """What was read; a switch to another sheet is said always, the rest of the detection with -v."""
+    log.info("read %s: %s", table.where, ", ".join(table.notes))
+    click.echo(f"Read {count} rows from {table.where}.")
+    for note in table.notes:
+        if "has no email column" in note:
+            click.echo(note[0].upper() + note[1:] + ".")
+
+
 def print_results(tally, report: Path) -> None:
     click.echo("Results: " + ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "Results: no rows")
     click.echo(f"Report: {report}")
@@ -185,8 +194,7 @@ def import_(path, sheet, action, mapping, domains, report, dry_run, yes, batch_s
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                        domains=domains)
-    log.info("read %s: %s", table.where, ", ".join(table.notes))
-    click.echo(f"Read {len(rows)} rows from {table.where}.")
+    report_reading(table, len(rows))
     client = connect(base_url, concurrency, retries)
     try:
         journal, resuming = open_journal(path, resume=resume, fresh=fresh) if not dry_run else (None, False)
@@ -228,8 +236,7 @@ def validate(path, sheet, action, mapping, domains, report):
         check_output(report, "--report")
     result = check_file(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                         domains=domains, report=report)
-    log.info("read %s: %s", result.sheet.where, ", ".join(result.sheet.notes))
-    click.echo(f"Read {len(result.rows)} rows from {result.sheet.where}.")
+    report_reading(result.sheet, len(result.rows))
     print_results(result.counts, result.report)
     return result.exit_status
 

@@ -147,3 +147,10 @@ def test_python_dash_m_runs_the_same_command_line():
     from bulkmail import __version__
     done = subprocess.run([sys.executable, "-m", "bulkmail", "--version"], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (0, f"bulkmail, version {__version__}\n")
+
+
+def test_reading_another_sheet_than_the_first_is_said_without_verbose(bulkmail, tmp_path):
+    from corpus import hr_workbook
+    result = bulkmail("validate", hr_workbook(tmp_path))
+    assert result.out.splitlines()[:2] == ["Read 3 rows from sheet 'Data' of wave.xlsx.",
+                                           "Sheet 'Read me' has no email column; using sheet 'Data'."]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -97,3 +99,12 @@ def test_fast_path_never_accepts_what_email_validator_refuses_on_a_corpus():
 def test_fast_path_agrees_with_email_validator_on_generated_addresses(address):
     if fast_ok(pd.Series([address])).iloc[0]:
         assert address_problem(address) == ""
+
+
+def test_validate_verdicts_equal_email_validators_on_the_corpus(tmp_path):
+    path = tmp_path / "corpus.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["action", "email"]] + [["add", a] for a in CORPUS])
+    rows = validate(read_table(path))
+    assert [r.email_address for r in rows] == CORPUS
+    assert [r.status == "invalid" for r in rows] == [address_problem(a) != "" for a in CORPUS]
