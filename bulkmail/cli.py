@@ -270,6 +270,7 @@ def template(output):
               help="Share of changes applied, then the connection dropped.")
 @click.option("--ignore-page-size", is_flag=True, help="Always send pages of 20.")
 @click.option("--ignore-page", is_flag=True, help="Always send the first page.")
+@click.option("--no-meta", "send_meta", flag_value=False, default=True, help="List answers without a page count.")
 @click.option("--two-factor", is_flag=True, help="Login answers ask for a second factor.")
 @click.option("--seed", type=int, help="Random seed for the fault knobs.")
 def sandbox(host, port, mailboxes, **knobs):

@@ -318,10 +318,13 @@ class Client:
             raise ApiError(f"GET {LIST_PATH} was asked for page {number} and returned page {served}; "
                            "the server ignores paging, so the list cannot be walked safely")
         total = _int(meta.get("total"))
-        size = _int(meta.get("page_size")) or len(items) or 1
+        # Without meta.page_size: page 1 shows what is granted; later pages ask for that size.
+        size = _int(meta.get("page_size")) or (len(items) if number == 1 else page_size) or 1
         total_pages = _int(meta.get("total_pages"))
-        if total_pages is None:
-            total_pages = -(-total // size) if total is not None else number
+        if total_pages is None and total is not None:
+            total_pages = -(-total // size)
+        elif total_pages is None:  # no count at all: a full page means there may be another
+            total_pages = number + 1 if items and len(items) >= size else number
         return Page(number, items, total, total_pages, size)
 
     def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None) -> Iterator[Page]:

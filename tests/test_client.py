@@ -84,6 +84,21 @@ def test_a_server_ignoring_page_size_is_walked_by_its_meta(client, sandbox):
     assert [len(p.items) for p in pages] == [20, 20, 5]
 
 
+@pytest.mark.parametrize("settings", [{"send_meta": False, "page_size_max": 10}], indirect=True)
+def test_a_server_giving_no_page_count_is_walked_until_a_short_page(client, sandbox):
+    sandbox.store.seed(25, sandbox.settings.domains)
+    pages = list(client.iter_pages(concurrency=3))
+    assert [len(p.items) for p in pages] == [10, 10, 5]
+    assert len({m["id"] for p in pages for m in p.items}) == 25
+
+
+@pytest.mark.parametrize("settings", [{"send_meta": False, "page_size_max": 10, "ignore_page": True}], indirect=True)
+def test_a_server_giving_no_page_count_and_ignoring_page_is_still_detected(client, sandbox):
+    sandbox.store.seed(25, sandbox.settings.domains)
+    with pytest.raises(ApiError, match="returned the same mailboxes for page 2 as for page 1"):
+        list(client.iter_pages())
+
+
 @pytest.mark.parametrize("settings", [{"ignore_page": True, "page_size_max": 10}], indirect=True)
 def test_a_server_repeating_the_same_page_is_detected_instead_of_looped(client, sandbox):
     sandbox.store.seed(30, sandbox.settings.domains)

@@ -41,6 +41,7 @@ class Settings:
     page_size_max: int | None = 100  # the server caps what is asked
     ignore_page_size: bool = False  # always pages of page_size_default
     ignore_page: bool = False  # always the first page (clients must notice)
+    send_meta: bool = True  # False: list answers carry only "data", no page count
     duplicate_add: str = "conflict"  # "conflict": 409 for the batch | "ignore": silent no-op
     missing_remove: str = "not_found"  # "not_found": 404 for the batch | "ignore"
     post_answer: str = "success"  # "success" 200 {"success": true} | "list" | "created" 201 | "empty" 204
@@ -197,7 +198,7 @@ class SandboxApp:
         meta = {"page": number, "page_size": size, "total": total, "total_pages": -(-total // size)}
         if s.ignore_page:
             del meta["page"]  # a server that ignores paging does not tell which page it sent
-        return self.json({"data": items, "meta": meta})
+        return self.json({"data": items, "meta": meta} if s.send_meta else {"data": items})
 
     def _items(self, request: Request) -> list:
         try:
