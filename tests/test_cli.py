@@ -154,3 +154,36 @@ def test_reading_another_sheet_than_the_first_is_said_without_verbose(bulkmail, 
     result = bulkmail("validate", hr_workbook(tmp_path))
     assert result.out.splitlines()[:2] == ["Read 3 rows from sheet 'Data' of wave.xlsx.",
                                            "Sheet 'Read me' has no email column; using sheet 'Data'."]
+
+
+def test_password_is_asked_in_a_terminal_without_echo_and_never_shown(sandbox):
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "BULKMAIL_PASSWORD"}
+    env.update(BULKMAIL_BASE_URL=sandbox.url, BULKMAIL_USERNAME="admin@acme.com")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: bulkmail with a real controlling terminal
+        os.execve(sys.executable, [sys.executable, "-m", "bulkmail", "login"], env)
+    screen, typed, deadline = b"", False, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not select.select([terminal], [], [], 0.1)[0]:
+            continue
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if not typed and b"Password: " in screen:
+            os.write(terminal, b"sandbox-demo\n")
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    text = screen.decode()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "Password: " in text and "Logged in to " in text
+    assert "sandbox-demo" not in text  # not echoed, not printed
