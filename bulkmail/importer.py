@@ -144,7 +144,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool =
             if confirm is not None and not confirm(result.plan):
                 raise Declined("You answered no at the prompt; nothing was sent.")
             sender = Sender(client, batch_size=batch_size, concurrency=concurrency, progress=progress,
-                            on_batch=journal.on_batch if journal is not None else None)
+                            on_send=journal.mark_sent if journal is not None else None)
             sender.send(result.plan)
             result.stopped = sender.stopped
             if sender.stopped is None:

@@ -1,7 +1,8 @@
 """A crash-safe record of an import, so that `--resume` can finish an interrupted run.
 
 One SQLite file (WAL) per input file under reports/.journal/. Before a batch goes out, its
-rows are marked sent in a committed transaction; answers and final statuses follow. After a
+rows are marked sent in a committed transaction (the only write per batch: the one a resume
+cannot do without); the plan's outcomes and the final statuses are recorded in bulk. After a
 crash, a row marked sent but not final is "in doubt": the resumed run re-reads it instead of
 sending it again. A lock file held with an OS lock keeps two runs off the same file; the OS
 drops the lock when a process dies, so a killed run leaves no stale lock behind."""
@@ -154,9 +155,9 @@ class Journal:
                 values)
             self.db.execute("COMMIT")
 
-    def on_batch(self, kind: str, number: int, rows: list[Row], state: str) -> None:
-        """The Sender's hook."""
-        self.record(rows, sent=state == "sent")
+    def mark_sent(self, rows: list[Row]) -> None:
+        """The Sender's hook, called before a batch's request leaves."""
+        self.record(rows, sent=True)
 
     def restore(self, rows: list[Row]) -> int:
         """Carry an interrupted run's outcomes into freshly validated rows: settled rows keep

@@ -33,12 +33,14 @@ class Sender:
     flight finish, nothing new starts, and ``stopped`` holds the reason."""
 
     def __init__(self, client: Client, *, batch_size: int = 100, concurrency: int = 4, progress: bool = False,
-                 on_batch: Callable[[str, int, list[Row], str], None] | None = None):
+                 on_send: Callable[[list[Row]], None] | None = None):
         self.client = client
         self.batch_size = max(1, batch_size)
         self.concurrency = max(1, concurrency)
         self.progress = progress
-        self.on_batch = on_batch or (lambda kind, number, rows, state: None)  # the journal's hook
+        # Called before each request leaves (the journal records the rows as sent); a crash
+        # after it leaves the rows in doubt, to be settled by re-reading, never resent blindly.
+        self.on_send = on_send or (lambda rows: None)
         self.stopped: BulkmailError | None = None
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -102,14 +104,13 @@ class Sender:
         number = next(self._numbers)
         for row in batch:
             row.batch, row.attempts = number, row.attempts + 1
-        self.on_batch(kind, number, batch, "sent")
+        self.on_send(batch)
         try:
             if kind == "add":
                 self.client.add({"email_address": r.email_address, "executive": r.executive} for r in batch)
             else:
                 self.client.remove(r.mailbox for r in batch)
         except TooLargeError as err:
-            self.on_batch(kind, number, batch, "rejected")
             if len(batch) == 1:
                 self._fail(batch[0], err)
                 return []
@@ -118,7 +119,6 @@ class Sender:
             log.info("%s; batch size now %d", err, self.batch_size)
             return chunks(batch, self.batch_size)
         except RejectedError as err:
-            self.on_batch(kind, number, batch, "rejected")
             if len(batch) == 1:
                 self._settle_alone(kind, batch[0], err)
                 return []
@@ -132,7 +132,6 @@ class Sender:
             return self._settle_in_doubt(kind, batch, err)
         for row in batch:
             row.status, row.http_status = SENT, None
-        self.on_batch(kind, number, batch, "confirmed")
         return []
 
     def _settle_in_doubt(self, kind: str, batch: list[Row], err: InDoubtError) -> list[list[Row]]:
@@ -145,7 +144,6 @@ class Sender:
                 row.mailbox = live.get(row.key, row.mailbox)
             else:
                 rest.append(row)
-        self.on_batch(kind, batch[0].batch or 0, batch, "settled")
         tries = max((row.attempts for row in rest), default=0)
         if tries >= self.client.retry.attempts:
             gave_up = f"The service kept failing ({err}); gave up after {tries} attempts."
