@@ -32,6 +32,7 @@ from .errors import (
     UnreachableError,
 )
 from .retry import Retry, Throttle, parse_retry_after
+from .words import plural
 
 log = logging.getLogger("bulkmail")
 
@@ -274,14 +275,17 @@ class Client:
                 if change and response.status_code >= 500:
                     # A 5xx may come after the change was applied.
                     raise InDoubtError(str(error), status=error.status)
-            if attempt >= self.retry.attempts:
+            # A login that cannot connect at all is a wrong address or a host that is down: one
+            # more try, not a backoff of many (rate limits and 5xx keep every retry).
+            attempts = self.retry.attempts if error.status is not None or authenticated else min(2, self.retry.attempts)
+            if attempt >= attempts:
                 if error.status is None:
-                    message = f"Cannot reach {self.base_url} ({error}); gave up after {attempt} attempts. Check --base-url and the network."
+                    message = f"Cannot reach {self.base_url} ({error}); gave up after {plural(attempt, 'attempt')}. Check --base-url and the network."
                 else:
-                    message = f"The service kept failing ({error}); gave up after {attempt} attempts. Try again later."
+                    message = f"The service kept failing ({error}); gave up after {plural(attempt, 'attempt')}. Try again later."
                 raise UnreachableError(message, status=error.status)
             wait = self.retry.delay(attempt, error.retry_after)
-            log.info("%s; trying again in %.1fs (attempt %d of %d)", error, wait, attempt + 1, self.retry.attempts)
+            log.info("%s; trying again in %.1fs (attempt %d of %d)", error, wait, attempt + 1, attempts)
             self.retry.sleep(wait)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
@@ -354,22 +358,34 @@ class Client:
                 planned = max(planned, page.total_pages)  # the list may grow during the walk
                 yield page
 
+    def count(self) -> int | None:
+        """How many mailboxes the account holds: ``meta.total``, or a walk of the list when the
+        server gives no count; None when neither can tell (a server that ignores paging)."""
+        first = self.get_page(1, page_size=1)
+        if first.total is not None:
+            return first.total
+        try:
+            return len({m.get("id") for page in self.iter_pages() for m in page.items})
+        except ApiError as err:
+            if isinstance(err, (AuthError, UnreachableError)):
+                raise
+            return None
+
     def search(self, text: str) -> list[dict]:
         """Every mailbox the server's (substring) search returns for ``text``."""
         return [item for page in self.iter_pages(search=text, concurrency=1) for item in page.items]
 
     def add(self, items: Iterable[dict]) -> object:
-        """POST one batch of new mailboxes (dicts with email_address and executive). Returns the
+        """POST one batch of new mailboxes (dicts with email_address, executive and optionally
+        realname). Returns the
         answer's JSON, or None when it had no body (any 2xx is accepted)."""
-        payload = [
-            {
-                "id": PLACEHOLDER_ID.format(n),
-                "email_address_id": 0,
-                "executive": int(item.get("executive") or 0),
-                "email_address": item["email_address"],
-            }
-            for n, item in enumerate(items, 1)
-        ]
+        payload = []
+        for n, item in enumerate(items, 1):
+            mailbox = {"id": PLACEHOLDER_ID.format(n), "email_address_id": 0,
+                       "executive": int(item.get("executive") or 0), "email_address": item["email_address"]}
+            if item.get("realname"):  # the list answer carries it; the console's model has the field
+                mailbox["realname"] = item["realname"]
+            payload.append(mailbox)
         return _json_or_none(self.request("POST", MAILBOX_PATH, json=payload))
 
     def remove(self, mailboxes: Iterable[dict]) -> object:

@@ -29,6 +29,22 @@ class InputError(BulkmailError):
     exit_status = ExitStatus.BAD_INPUT
 
 
+class OutputExists(InputError):
+    """An output file exists already and --force was not given (interactive runs may ask)."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path
+
+
+class Refused(InputError):
+    """A safety rail stopped the run before anything was sent."""
+
+
+class Declined(InputError):
+    """The user answered no at the confirmation prompt: nothing was sent."""
+
+
 class Interrupted(BulkmailError):
     """The user pressed Ctrl-C; the run stopped cleanly."""
 

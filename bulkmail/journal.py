@@ -1,6 +1,7 @@
 """A crash-safe record of an import, so that `--resume` can finish an interrupted run.
 
-One SQLite file (WAL) per input file under reports/.journal/. Before a batch goes out, its
+One SQLite file (WAL) per input file and account, in the user's state folder (so a run
+started from one folder is found from any other). Before a batch goes out, its
 rows are marked sent in a committed transaction (the only write per batch: the one a resume
 cannot do without); the plan's outcomes and the final statuses are recorded in bulk. After a
 crash, a row marked sent but not final is "in doubt": the resumed run re-reads it instead of
@@ -14,10 +15,10 @@ import json
 import os
 import sqlite3
 import threading
-from datetime import datetime
 from pathlib import Path
 
 from .errors import InputError
+from .paths import journal_dir, now
 from .records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
 
 # Statuses a resumed run keeps: the service's state was read or changed for that row.
@@ -75,19 +76,28 @@ class _FileLock:
 class Journal:
     """The journal of one input file. Thread-safe: batches report from worker threads."""
 
-    def __init__(self, source: str | os.PathLike, folder: str | os.PathLike = "reports"):
+    def __init__(self, source: str | os.PathLike, account: str = "", folder: str | os.PathLike | None = None):
         self.source = Path(source).resolve()
         self.content_hash = file_hash(self.source)
-        key = hashlib.sha256(str(self.source).encode()).hexdigest()[:12]
-        directory = Path(folder) / ".journal"
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{self.source.stem}-{key}.sqlite"
-        self._file_lock = _FileLock(directory / f"{self.source.stem}-{key}.lock")
+        key = hashlib.sha256(f"{self.source}\n{account}".encode()).hexdigest()[:12]
+        directory = Path(folder) if folder is not None else journal_dir()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.path = directory / f"{self.source.stem}-{key}.sqlite"
+            self._file_lock = _FileLock(directory / f"{self.source.stem}-{key}.lock")
+        except OSError as exc:
+            raise InputError(f"Cannot keep the run's journal in {directory}: {exc.strerror or exc}. Nothing was "
+                             "sent. Make that folder writable (or set XDG_STATE_HOME to one that is).") from None
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            self._file_lock.release()
+            raise InputError(f"Cannot keep the run's journal in {self.path}: {exc}. Nothing was sent. Make that "
+                             "folder writable, or remove the broken file.") from None
 
     def close(self) -> None:
         self.db.close()
@@ -113,7 +123,7 @@ class Journal:
             self.db.execute("DELETE FROM rows")
             self.db.execute("DELETE FROM run")
             self.db.execute("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
-                            (str(self.source), self.content_hash, f"{datetime.now():%Y-%m-%d %H:%M:%S}"))
+                            (str(self.source), self.content_hash, now()))
             self.db.execute("COMMIT")
 
     def check_resumable(self) -> bool:
@@ -137,7 +147,11 @@ class Journal:
     def finish(self, report: Path, exit_status: int) -> None:
         with self._lock:
             self.db.execute("UPDATE run SET finished = ?, report = ?, exit_status = ?",
-                            (f"{datetime.now():%Y-%m-%d %H:%M:%S}", str(report), exit_status))
+                            (now(), str(report), exit_status))
+
+    def any_sent(self) -> bool:
+        """Did this run (or the one it resumes) send anything? If not, there is nothing to resume."""
+        return self.db.execute("SELECT 1 FROM rows WHERE sent = 1 LIMIT 1").fetchone() is not None
 
     # -- rows ----------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import logging
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -15,48 +17,83 @@ log = logging.getLogger("bulkmail")
 # Up to this many addresses, searching each costs about what one page of a walk would;
 # beyond it the first page is fetched to learn what a whole walk would cost.
 SEARCH_ALWAYS = 3
+# "Did you mean …?" is worked out for this many not_found rows at most (the terminal shows ten).
+SUGGEST_AT_MOST = 200
 
 
-def lookup(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> dict[str, dict]:
-    """The live mailboxes of these addresses, keyed by lower-cased address, matched exactly
-    (the server's search is a substring match: bob@acme.com also finds jimbob@acme.com).
+@dataclass
+class Live:
+    """What one read of the live state found: the wanted mailboxes by lower-cased address,
+    every address that passed by (for suggestions), and the account's size when a walk saw it all."""
+
+    mailboxes: dict[str, dict] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    size: int | None = None
+
+
+def read_live(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> Live:
+    """The live mailboxes of these addresses, matched exactly and case-insensitively (the
+    server's search is a substring match: bob@acme.com also finds jimbob@acme.com).
 
     The cheaper of two ways: one search per address, or one walk of the whole list. Each
     costs round trips; the first page tells how many a walk needs."""
     wanted = {a.lower() for a in addresses}
+    live = Live()
     if not wanted:
-        return {}
+        return live
     workers = concurrency or client.concurrency
-    found: dict[str, dict] = {}
     if len(wanted) > SEARCH_ALWAYS:
         pages = client.iter_pages(concurrency=workers)
         first = next(pages)
         if first.total_pages - 1 <= len(wanted):
             log.info("reading the live state: one walk of %d pages for %d addresses", first.total_pages, len(wanted))
+            ids = set()
             for page in itertools.chain([first], pages):
-                _keep(page.items, wanted, found)
-            return found
+                _keep(page.items, wanted, live)
+                ids.update(item.get("id") for item in page.items)
+            live.size = len(ids)
+            return live
         pages.close()
     log.info("reading the live state: %d searches", len(wanted))
     with ThreadPoolExecutor(workers, thread_name_prefix="search") as pool:
         for items in pool.map(client.search, sorted(wanted)):
-            _keep(items, wanted, found)
-    return found
+            _keep(items, wanted, live)
+    return live
 
 
-def _keep(items: list[dict], wanted: set[str], found: dict[str, dict]) -> None:
+def lookup(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> dict[str, dict]:
+    """The live mailboxes of these addresses, keyed by lower-cased address (see read_live)."""
+    return read_live(client, addresses, concurrency).mailboxes
+
+
+def _keep(items: list[dict], wanted: set[str], live: Live) -> None:
     for mailbox in items:
         key = str(mailbox.get("email_address", "")).lower()
+        live.seen.add(key)
         if key in wanted:
-            found[key] = mailbox
+            live.mailboxes[key] = mailbox
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def domain_in_use(client: Client, domain: str) -> bool:
+    """Does the account hold at least one mailbox in ``domain``? (A search for '@domain' is a
+    substring match, so '@acme.com' also finds '@acme.com.au': look for an exact one.)"""
+    for page in client.iter_pages(search=f"@{domain}", page_size=100, concurrency=1):
+        if any(domain_of(str(m.get("email_address", ""))) == domain for m in page.items):
+            return True
+    return False
 
 
 @dataclass
 class Plan:
     to_add: list[Row] = field(default_factory=list)
     to_remove: list[Row] = field(default_factory=list)
-    already_present: int = 0
-    not_found: int = 0
+    account_size: int | None = None  # mailboxes in the account, when the plan's walk counted them
+    new_domains: set[str] = field(default_factory=set)  # domains of adds with no mailbox in the account yet
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -66,32 +103,84 @@ class Plan:
 def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, dry_run: bool = False) -> Plan:
     """Classify the rows that passed validation against the live state."""
     candidates = [r for r in rows if r.status == PLANNED]
-    live = lookup(client, (r.email_address for r in candidates), concurrency)
-    plan = Plan()
+    live = read_live(client, (r.email_address for r in candidates), concurrency)
+    plan = Plan(account_size=live.size)
     for row in candidates:
-        mailbox = live.get(row.key)
+        mailbox = live.mailboxes.get(row.key)
         row.mailbox = mailbox
         if row.in_doubt and bool(mailbox) == (row.action == "add"):
             # An interrupted run sent this change and never heard back: it is ours, not a no-op.
             row.status = ADDED if row.action == "add" else REMOVED
-            row.detail = "applied by the interrupted run (its answer was not recorded)"
+            row.detail = "applied by the interrupted run; verified by re-reading"
         elif row.action == "add":
             if mailbox:
-                row.status, row.detail = ALREADY_PRESENT, "the mailbox exists already; nothing sent"
-                plan.already_present += 1
+                row.status, row.detail = ALREADY_PRESENT, "the mailbox exists already; nothing sent" + _differs(row, mailbox)
             else:
                 plan.to_add.append(row)
         elif mailbox:
             plan.to_remove.append(row)
         else:
             row.status, row.detail = NOT_FOUND, "no such mailbox; nothing sent"
-            plan.not_found += 1
+    _suggest(client, [r for r in candidates if r.status == NOT_FOUND], live)
+    _check_domains(client, plan, live, concurrency, dry_run)
     if dry_run:
         for row in plan.to_add:
             row.status = WOULD_ADD
         for row in plan.to_remove:
             row.status = WOULD_REMOVE
     return plan
+
+
+def _differs(row: Row, mailbox: dict) -> str:
+    """What the file asks that the existing mailbox does not have (the API cannot update it)."""
+    notes = []
+    if row.executive is not None and int(mailbox.get("executive") or 0) != row.executive:
+        notes.append(f"executive is {int(mailbox.get('executive') or 0)} there, the file says {row.executive}")
+    if row.realname and str(mailbox.get("realname") or "").strip() != row.realname:
+        notes.append(f"its name is {str(mailbox.get('realname') or '').strip()!r}, the file says {row.realname!r}")
+    if not notes:
+        return ""
+    return f" ({'; '.join(notes)}; the API has no call to change an existing mailbox)"
+
+
+def _check_domains(client: Client, plan: Plan, live: Live, concurrency: int | None, dry_run: bool) -> None:
+    """Find the adds' domains in which the account has no mailbox yet: the service refuses a
+    whole batch for one address in a domain the account does not own, so send() probes these."""
+    by_domain: dict[str, list[Row]] = defaultdict(list)
+    for row in plan.to_add:
+        by_domain[domain_of(row.email_address)].append(row)
+    known = {domain_of(a) for a in live.seen}
+    unknown = sorted(d for d in by_domain if d not in known)
+    if not unknown:
+        return
+    with ThreadPoolExecutor(concurrency or client.concurrency, thread_name_prefix="domain") as pool:
+        in_use = dict(zip(unknown, pool.map(lambda d: domain_in_use(client, d), unknown)))
+    plan.new_domains = {d for d, used in in_use.items() if not used}
+    if dry_run:
+        for domain in sorted(plan.new_domains):
+            count = len(by_domain[domain])
+            plan.warnings.append(f"The account has no mailbox in {domain} yet: if the domain is not registered for "
+                                 f"the account, the service will refuse its {count} row{'s' if count != 1 else ''}.")
+
+
+def _suggest(client: Client, rows: list[Row], live: Live) -> None:
+    """'did you mean …?' for addresses not found: the closest live address of the same domain.
+    A walk saw every address; after searches, one more search by the start of the local part."""
+    rows = rows[:SUGGEST_AT_MOST]
+    if not rows:
+        return
+    if live.size is None:
+        locals_ = [row.key.partition("@")[0] for row in rows]
+        for probe in sorted({local[:max(4, len(local) // 2)] for local in locals_}):
+            page = client.get_page(1, search=probe)  # one page of candidates is plenty
+            live.seen.update(str(m.get("email_address", "")).lower() for m in page.items)
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    for address in live.seen:
+        by_domain[domain_of(address)].append(address)
+    for row in rows:
+        close = difflib.get_close_matches(row.key, by_domain.get(domain_of(row.key), []), n=1, cutoff=0.85)
+        if close:
+            row.detail += f"; did you mean {close[0]}?"
 
 
 def verify(client: Client, rows: list[Row], concurrency: int | None = None, check: bool = True) -> None:
@@ -106,9 +195,20 @@ def verify(client: Client, rows: list[Row], concurrency: int | None = None, chec
         elif row.action == "add":
             if row.key in live:
                 row.status, row.mailbox = ADDED, live[row.key]
+                row.detail = name_not_kept(row) or row.detail
             else:
                 row.status, row.detail = FAILED, "the service accepted it, but it is not there when re-read"
         elif row.key in live:
             row.status, row.detail = FAILED, "the service accepted it, but it is still there when re-read"
         else:
             row.status = REMOVED
+
+
+def name_not_kept(row: Row) -> str:
+    """A detail when the service did not store the name the file gave (it may ignore the field)."""
+    if not row.realname or not row.mailbox:
+        return ""
+    stored = str(row.mailbox.get("realname") or "").strip()
+    if stored == row.realname:
+        return ""
+    return f"added, but the service did not keep the name {row.realname!r} (it shows {stored!r})"

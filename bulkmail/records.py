@@ -13,6 +13,9 @@ VALID = "valid"  # `bulkmail validate` only: passed the offline checks
 PLANNED, SENT = "planned", "sent"
 
 ENDED_WELL = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, DUPLICATE, WOULD_ADD, WOULD_REMOVE, VALID}
+# Ended well, but worth a look: nothing was changed for these rows (--strict counts them as problems).
+NO_OPS = {ALREADY_PRESENT, NOT_FOUND}
+CHANGES = {ADDED, REMOVED, WOULD_ADD, WOULD_REMOVE, VALID}
 STATUSES = [ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, WOULD_ADD, WOULD_REMOVE, DUPLICATE, INVALID, FAILED,
             NOT_ATTEMPTED, VALID]
 
@@ -24,7 +27,8 @@ class Row:
     row: int  # the row number Excel shows
     action: str  # "add" / "remove" once valid; the cell as written otherwise
     email_address: str  # as written, spaces stripped
-    executive: int = 0
+    executive: int | None = None  # 1/0 as the file says; None: not said (sent as 0)
+    realname: str = ""  # the display name the file gives, if any
     status: str = ""
     detail: str = ""
     mailbox: dict | None = None  # the live mailbox (ids) when known

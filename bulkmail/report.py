@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ExitStatus
-from .records import ENDED_WELL, STATUSES, Row
+from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row
 from .table import Sheet, Style, write_table
 
 FIRST_COLUMNS = ["row", "action", "email_address", "status", "detail"]
 MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attempts"]
 GREEN, PALE_GREEN, RED, GREY, AMBER = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C"
-FILLS = {"added": GREEN, "removed": GREEN, "already_present": PALE_GREEN, "not_found": PALE_GREEN,
+# Nothing was changed for these rows, and a typo looks just like them: colours of their own.
+ORANGE, BLUE = "F8CBAD", "BDD7EE"
+FILLS = {"added": GREEN, "removed": GREEN, "already_present": BLUE, "not_found": ORANGE,
          "would_add": PALE_GREEN, "would_remove": PALE_GREEN, "valid": PALE_GREEN, "duplicate": AMBER,
          "invalid": RED, "failed": RED, "not_attempted": GREY}
 
@@ -23,9 +25,16 @@ def counts(rows: list[Row]) -> Counter:
     return Counter(row.status for row in rows)
 
 
-def exit_status(tally: Counter) -> ExitStatus:
-    """0 when every row ended well, else 1 (the CLI raises it to 3/4/130 for a stopped run)."""
-    return ExitStatus.OK if set(tally) <= ENDED_WELL else ExitStatus.ROWS_FAILED
+def exit_status(tally: Counter, strict: bool = False) -> ExitStatus:
+    """0 when every row ended well, else 1 (the CLI raises it to 3/4/130 for a stopped run).
+    ``strict``: already_present and not_found rows count as problems too."""
+    good = ENDED_WELL - NO_OPS if strict else ENDED_WELL
+    return ExitStatus.OK if set(tally) <= good else ExitStatus.ROWS_FAILED
+
+
+def problems(rows: list[Row]) -> list[Row]:
+    """The rows a person should look at: everything but the changes (and validate's valid)."""
+    return [row for row in rows if row.status not in CHANGES]
 
 
 def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:

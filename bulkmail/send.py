@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from .client import Client
 from .errors import AuthError, BulkmailError, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
-from .plan import Plan, lookup
+from .plan import Plan, domain_of, lookup, name_not_kept
 from .progress import progress as progress_bar
 from .records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, REMOVED, SENT, Row
 
@@ -46,9 +46,54 @@ class Sender:
         self._lock = threading.Lock()
 
     def send(self, plan: Plan) -> None:
-        for kind, rows in (("add", plan.to_add), ("remove", plan.to_remove)):
-            if rows:
+        adds = plan.to_add
+        if plan.new_domains:
+            adds = self._probe_domains(adds, plan.new_domains)
+        for kind, rows in (("add", adds), ("remove", plan.to_remove)):
+            if rows and self.stopped is None:
                 self._phase(kind, rows)
+            elif rows:
+                self._close_unsent(rows)
+
+    def _probe_domains(self, rows: list[Row], domains: set[str]) -> list[Row]:
+        """Send one canary row per domain that has no mailbox in the account yet, before the
+        rest of that domain: a service refuses a whole batch for one unregistered domain, so a
+        bad domain costs a few requests instead of a bisection of every batch it is in."""
+        groups: dict[str, list[Row]] = {d: [] for d in sorted(domains)}
+        rest = []
+        for row in rows:
+            groups.get(domain_of(row.email_address), rest).append(row)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="canary") as pool:
+            futures = {pool.submit(self._canaries, domain, group): group for domain, group in groups.items()}
+            for future, group in futures.items():
+                for batch in self._collect(future, group):
+                    rest.extend(batch)
+        order = {id(row): n for n, row in enumerate(rows)}
+        return sorted(rest, key=lambda row: order[id(row)])
+
+    def _canaries(self, domain: str, rows: list[Row]) -> list[list[Row]]:
+        """Rows one at a time until one is accepted (the rest of the domain then goes in
+        batches), or the refusals show the domain itself is refused: the message names it, or
+        two rows in a row get the same message. A refusal about the row itself stays that row's."""
+        previous = None
+        for index, row in enumerate(rows):
+            again = self._attempt("add", [row])
+            if row.status != FAILED:  # accepted, settled by a re-read, or to be sent again
+                return [[r for batch in again for r in batch] + rows[index + 1:]]
+            refusal = row.detail
+            if domain in refusal.lower() or refusal == previous:
+                log.info("the service refuses the domain %s (%s); its other rows are not sent", domain, refusal)
+                for other in rows[index + 1:]:
+                    other.status, other.http_status = FAILED, row.http_status
+                    other.detail = f"not sent: the service refused row {row.row} of the same domain: {refusal}"
+                return []
+            previous = refusal
+        return []
+
+    def _close_unsent(self, rows: list[Row]) -> None:
+        for row in rows:
+            if row.status == PLANNED:
+                row.status, row.detail = NOT_ATTEMPTED, f"not sent: {self.stopped}"
 
     def _phase(self, kind: str, rows: list[Row]) -> None:
         pending: deque[list[Row]] = deque(chunks(rows, self.batch_size))
@@ -76,9 +121,7 @@ class Sender:
                     self._collect(future, batch)
             finally:
                 for batch in pending:
-                    for row in batch:
-                        if row.status == PLANNED:
-                            row.status, row.detail = NOT_ATTEMPTED, f"not sent: {self.stopped}"
+                    self._close_unsent(batch)
 
     def _collect(self, future, batch: list[Row]) -> list[list[Row]]:
         """A finished batch's follow-up batches; a fatal error stops the run."""
@@ -107,7 +150,8 @@ class Sender:
         self.on_send(batch)
         try:
             if kind == "add":
-                self.client.add({"email_address": r.email_address, "executive": r.executive} for r in batch)
+                self.client.add({"email_address": r.email_address, "executive": r.executive, "realname": r.realname}
+                                for r in batch)
             else:
                 self.client.remove(r.mailbox for r in batch)
         except TooLargeError as err:
@@ -142,6 +186,7 @@ class Sender:
             if (row.key in live) == (kind == "add"):  # this re-read is its verification
                 row.status, row.detail = ADDED if kind == "add" else REMOVED, LOST_ANSWER
                 row.mailbox = live.get(row.key, row.mailbox)
+                row.detail = name_not_kept(row) or row.detail
             else:
                 rest.append(row)
         tries = max((row.attempts for row in rest), default=0)

@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, Sequence
 import pandas as pd
 
 from .errors import InputError
+from .paths import READABLE, STDIO, output_format
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
@@ -29,7 +30,6 @@ ALIASES = {
     "executive": ["executive", "exec", "isexecutive", "vip"],
     "realname": ["realname", "name", "displayname", "fullname"],
 }
-FIELD_LABELS = {"email_address": "email address", "action": "action", "executive": "executive", "realname": "name"}
 # Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
 BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -66,6 +66,8 @@ class Sheet:
 
     @property
     def where(self) -> str:
+        if str(self.path) == STDIO:
+            return "standard input"
         return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
 
 
@@ -75,17 +77,40 @@ class Sheet:
 def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None) -> Sheet:
     """Read a CSV or XLSX file as text. Blank rows are dropped; the index is Excel's row number.
     ``mapping`` names the header of a field whose header has no known alias."""
+    if str(path) == STDIO:
+        return _read_stdin(mapping or {}, sheet)
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a file. Give the path of a .csv or .xlsx file in it.")
     if not path.is_file():
         raise InputError(f"File not found: {path}. Check the path.")
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, sheet, mapping or {})
+    if suffix not in READABLE:
+        raise InputError(f"Cannot read {path.name}: use a .csv, .xlsx, .xls, .xlsb or .ods file "
+                         "(in Excel: File > Save As).")
     if suffix in (".csv", ".txt", ".tsv"):
         if sheet:
-            raise InputError(f"--sheet applies to .xlsx files; {path.name} is a CSV file. Leave --sheet out.")
+            raise InputError(f"--sheet applies to spreadsheet files; {path.name} is a CSV file. Leave --sheet out.")
         return _read_csv(path, mapping or {})
-    raise InputError(f"Cannot read {path.name}: use a .csv or .xlsx file (in Excel: File > Save As).")
+    return _read_xlsx(path, sheet, mapping or {})
+
+
+def _read_stdin(mapping: dict[str, str], sheet: str | None) -> Sheet:
+    """CSV from standard input, spooled to a private temporary file (pandas and the encoding
+    check read a file, and the input may be larger than memory should hold)."""
+    import shutil
+    import sys
+    import tempfile
+
+    if sheet:
+        raise InputError("--sheet applies to spreadsheet files; standard input is read as CSV. Leave --sheet out.")
+    with tempfile.TemporaryDirectory(prefix="bulkmail-") as folder:
+        spool = Path(folder) / "stdin.csv"
+        with open(spool, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        table = _read_csv(spool, mapping)
+    table.path = Path(STDIO)
+    return table
 
 
 def detect_encoding(path: Path) -> str:
@@ -180,7 +205,7 @@ def _check_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile:
-        raise InputError(f"{path.name} is not a valid .xlsx file (it is not a zip archive). "
+        raise InputError(f"{path.name} is not a valid {path.suffix.lower()} file (it is not a zip archive). "
                          "Open it in Excel and save it again as .xlsx.") from None
     unpacked = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
@@ -192,7 +217,8 @@ def _check_zip(path: Path) -> None:
 def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str]) -> Sheet:
     from python_calamine import CalamineWorkbook
 
-    _check_zip(path)
+    if path.suffix.lower() != ".xls":  # the old binary format is no zip archive
+        _check_zip(path)
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for broken files
@@ -295,16 +321,6 @@ def neutralise(value):
     return value
 
 
-def unused_path(path: Path) -> Path:
-    """``path``, or ``name-2.ext``, ``name-3.ext`` … when it is taken: a default name never
-    overwrites an earlier report or export (two runs can start within the same second)."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
-
-
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""
@@ -328,34 +344,35 @@ class Style:
     sheet_title: str = "Mailboxes"
 
 
-def check_output(path: str | os.PathLike, option: str = "") -> str:
-    """'.csv' or '.xlsx', the format of a file to write; anything else is an InputError."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name{' for ' + option if option else ''}.")
-    return suffix
-
-
 def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
     """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
+    if str(path) == STDIO:  # standard output: CSV without a BOM, for pipes
+        return _write_csv(None, columns, rows)
     path = Path(path)
-    suffix = check_output(path)
+    suffix = output_format(path)
     with atomic_path(path) as temporary:
         if suffix == ".csv":
             return _write_csv(temporary, columns, rows)
         return _write_xlsx(temporary, columns, rows, style or Style())
 
 
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> int:
+def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) -> int:
     count = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+    with (open(path, "w", encoding="utf-8-sig", newline="") if path else _stdout()) as handle:
         writer = csv.writer(handle)
         writer.writerow([neutralise(c) for c in columns])
         for row in rows:
             writer.writerow([neutralise(row.get(c, "")) for c in columns])
             count += 1
     return count
+
+
+@contextmanager
+def _stdout() -> Iterator:
+    import sys
+
+    yield sys.stdout
+    sys.stdout.flush()
 
 
 def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:

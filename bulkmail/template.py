@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .table import atomic_path, check_output, write_table
+from .paths import output_format
+from .table import atomic_path, write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
 INSTRUCTIONS = [
@@ -27,7 +28,7 @@ INSTRUCTIONS = [
 def write_template(path: str | os.PathLike) -> Path:
     """Write an import template; the format follows the extension (.xlsx or .csv)."""
     path = Path(path)
-    if check_output(path, "the template") == ".csv":
+    if output_format(path, "the template") == ".csv":
         write_table(path, COLUMNS, [])
     else:
         with atomic_path(path) as temporary:

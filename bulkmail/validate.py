@@ -65,13 +65,15 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     else:
         actions = [action] * len(frame)
     executive = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else [""] * len(frame)
+    names = frame[fields["realname"]] if "realname" in fields else [""] * len(frame)
     has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     fast = fast_ok(addresses)
     allowed = {d.lower().lstrip("@") for d in domains}
 
     rows: list[Row] = []
-    for number, address, act, flag, nul, quick in zip(index, addresses, actions, executive, has_nul, fast):
-        row = Row(int(number), act, address, status=PLANNED)
+    for number, address, act, flag, name, nul, quick in zip(index, addresses, actions, executive, names, has_nul,
+                                                             fast):
+        row = Row(int(number), act, address, status=PLANNED, realname=name)
         rows.append(row)
         problem = ""
         if nul:
@@ -88,7 +90,7 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
             problem = f"executive must be 1/0, yes/no, true/false or y/n, not {flag!r}"
         if problem:
             row.status, row.detail = INVALID, problem
-        elif act == "add":
+        elif act == "add" and flag:
             row.executive = int(flag in TRUE)
     _mark_repeats(rows)
     return rows

@@ -12,6 +12,16 @@ from bulkmail.retry import Retry
 from bulkmail.sandbox import Sandbox, Settings
 
 
+@pytest.fixture(autouse=True)
+def user_folders(tmp_path_factory, monkeypatch):
+    """Every user folder (state, config, logs) in a temporary folder: a test never writes into
+    the real home. Subprocesses inherit the variables."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    return home
+
+
 class Sleeps(list):
     """An injectable sleep that records the waits instead of waiting."""
 

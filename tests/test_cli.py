@@ -30,7 +30,7 @@ def test_unreachable_url_exits_4(bulkmail):
     result = bulkmail("export", "--base-url", "http://127.0.0.1:9", "--retries", "0")
     assert result.code == 4
     assert result.err == ("Error: Cannot reach http://127.0.0.1:9 (POST /auth: connection refused or host not found); "
-                          "gave up after 1 attempts. Check --base-url and the network.\n")
+                          "gave up after 1 attempt. Check --base-url and the network.\n")
 
 
 def test_plain_http_to_a_remote_host_exits_2_before_sending_anything(bulkmail):
@@ -138,7 +138,8 @@ def test_answering_no_at_the_prompt_sends_nothing(bulkmail, sandbox, tmp_path, m
     assert f"About to add 1 and remove 0 mailboxes in account {sandbox.settings.account_id} ({sandbox.url}). " \
            "Continue? [y/N]: " in result.err
     assert result.err.endswith("Error: You answered no at the prompt; nothing was sent.\n")
-    assert result.code == 1 and sandbox.store.addresses() == set()
+    assert "Plan: would_add 1\n" in result.err
+    assert result.code == 2 and sandbox.store.addresses() == set()
 
 
 def test_python_dash_m_runs_the_same_command_line():

@@ -123,6 +123,7 @@ def test_413_halves_the_batch_size_for_the_rest_of_the_run(client, sandbox, tmp_
 
 
 def test_lost_answer_is_settled_by_re_reading_not_by_resending(client, sandbox, tmp_path):
+    sandbox.store.add("already@acme.com")  # a domain in use: both rows go in one batch, no canary first
     sandbox.app.script(Fault(lost=True, method="POST", path="/email/mailbox"))
     result = import_file(client, write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com", "add,b@acme.com"]),
                          report=tmp_path / "r.csv")
@@ -214,7 +215,13 @@ def test_cli_import_prints_counts_and_the_report_path_and_exits_1_on_failed_rows
     lines = result.out.splitlines()
     assert lines[0] == "Read 13 rows from sheet 'Mailboxes' of every-error.xlsx."
     assert lines[1] == "Results: added 2, removed 1, already_present 1, not_found 1, duplicate 1, invalid 6, failed 1"
-    assert lines[2].startswith("Report: reports/every-error-") and lines[2].endswith("-results.xlsx")
+    assert lines[2:5] == [
+        "Rows to look at:",
+        "  row 3  kaito.eriksen0@acme.com  already_present  the mailbox exists already; nothing sent (its name is "
+        "'Kaito Eriksen', the file says 'Already here'; the API has no call to change an existing mailbox)",
+        "  row 5  nobody.here@acme.com  not_found  no such mailbox; nothing sent"]
+    assert lines[12] == "  row 14  (no address)  invalid  email address is empty"
+    assert lines[13].startswith("Report: reports/every-error-") and lines[13].endswith("-results.xlsx")
 
 
 def test_cli_import_of_a_file_without_email_column_exits_2_before_login(bulkmail, sandbox, tmp_path):

@@ -18,6 +18,7 @@ from bulkmail.importer import import_file, load, open_journal
 from bulkmail.plan import make_plan
 from bulkmail.send import Sender
 from bulkmail.journal import Journal
+from bulkmail.paths import journal_dir
 from bulkmail.retry import Retry, Throttle, parse_retry_after
 from bulkmail.client import Client
 from bulkmail.sandbox import Fault
@@ -50,7 +51,7 @@ def report_path(out: str, folder: Path) -> Path:
 
 def interrupted_mid_send(folder: Path) -> bool:
     """Did the journal of the file stop unfinished with rows already sent?"""
-    found = list((folder / "reports" / ".journal").glob("*.sqlite"))
+    found = list(journal_dir().glob("*.sqlite"))
     if not found:  # killed before the journal was opened
         return False
     [path] = found
@@ -144,7 +145,7 @@ def test_resume_refuses_a_file_that_changed_since_the_interrupted_run(tmp_path):
 
 def test_a_second_run_on_the_same_file_is_refused_while_the_first_holds_it(bulkmail, sandbox, tmp_path):
     path = write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
-    with Journal(path, tmp_path / "reports"):
+    with Journal(path, sandbox.settings.account_id):
         result = bulkmail("import", "w.csv", "--yes")
     assert result.code == 2
     assert result.err == (f"Error: Another bulkmail run (pid {os.getpid()}) is importing this file right now. Wait "

@@ -88,7 +88,7 @@ def test_unknown_sheet_lists_the_sheets(tmp_path):
 def test_unreadable_inputs_get_a_message_not_a_traceback(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
     (tmp_path / "fake.xlsx").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match=r"^Cannot read x.pdf: use a .csv or .xlsx file"):
+    with pytest.raises(InputError, match=r"^Cannot read x.pdf: use a .csv, .xlsx, .xls, .xlsb or .ods file"):
         read_table(tmp_path / "x.pdf")
     with pytest.raises(InputError, match=r"^fake.xlsx is not a valid .xlsx file"):
         read_table(tmp_path / "fake.xlsx")

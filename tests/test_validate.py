@@ -49,7 +49,7 @@ def test_each_offline_rule_gives_its_own_detail(tmp_path):
 
 
 @pytest.mark.parametrize("value,flag", [("1", 1), ("yes", 1), ("TRUE", 1), ("y", 1), ("Y", 1), ("0", 0), ("no", 0),
-                                        ("FALSE", 0), ("n", 0), ("", 0)])
+                                        ("FALSE", 0), ("n", 0), ("", None)])
 def test_executive_values(tmp_path, value, flag):
     [row] = rows_of(tmp_path, f"action,email,executive\nadd,a@acme.com,{value}\n")
     assert (row.status, row.executive) == ("planned", flag)

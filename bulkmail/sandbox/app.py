@@ -48,6 +48,7 @@ class Settings:
     delete_answer: str = "body"  # "body" 200 | "empty" 204
     error_style: str = "message"  # "message" | "error" JSON key | "html" proxy page
     max_batch: int | None = None  # larger batches get 413
+    ignore_realname: bool = False  # True: a realname in an add is dropped (the mailbox shows " ")
     latency: float = 0.0  # seconds added to every answer
     rate_limit_rate: float = 0.0  # share of calls answered 429
     retry_after: float | None = None  # Retry-After header on those 429s (None: no header)
@@ -235,7 +236,8 @@ class SandboxApp:
                 seen_addresses.add(address.lower())
                 if self.store.find(address) and s.duplicate_add == "conflict":
                     raise _Rejected(409, f"Mailbox already exists: {address}")
-            created = [self.store.add(i["email_address"], executive=i.get("executive", 0))
+            created = [self.store.add(i["email_address"], executive=i.get("executive", 0),
+                                      realname=" " if s.ignore_realname else str(i.get("realname") or " "))
                        for i in items if not self.store.find(i["email_address"])]
         if s.post_answer == "list":
             return self.json(created)
