@@ -98,7 +98,8 @@ def probe_folder(folder: Path, named: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".bulkmail-probe-"):
             pass
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file, not a folder" if blocking else exc.strerror or type(exc).__name__
         raise InputError(f"Cannot write {named}: {reason} ({folder}). Choose a file in a folder you can write to."
                          ) from None
 

@@ -381,7 +381,6 @@ def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.filters import AutoFilter
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(style.sheet_title)
@@ -405,6 +404,23 @@ def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style:
             item.fill = fills[value]
         return item
 
+    try:
+        return _fill_xlsx(book, sheet, path, columns, itertools.chain(sample, rows), style, cell, bold)
+    except BaseException:
+        # A failed write leaves openpyxl's row writers open; closing them now keeps their
+        # "Exception ignored in generator" tracebacks off the user's terminal.
+        for worksheet in book.worksheets:
+            try:
+                worksheet.close()
+            except Exception:
+                pass
+        raise
+
+
+def _fill_xlsx(book, sheet, path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style, cell, bold) -> int:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.filters import AutoFilter
+
     header = []
     for column in columns:
         item = cell(column)
@@ -412,7 +428,7 @@ def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style:
         header.append(item)
     sheet.append(header)
     count = 0
-    for row in itertools.chain(sample, rows):
+    for row in rows:
         sheet.append([cell(row.get(c, ""), c == style.fill_column) for c in columns])
         count += 1
     sheet.auto_filter = AutoFilter(ref=f"A1:{get_column_letter(max(1, len(columns)))}{count + 1}")

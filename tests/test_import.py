@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -14,24 +13,7 @@ from bulkmail.plan import make_plan, verify
 from bulkmail.sandbox import Fault
 from bulkmail.send import LOST_ANSWER, Sender
 from corpus import CORPUS, EXISTING
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-POSTS, DELETES = ("POST", "/email/mailbox"), ("DELETE", "/email/mailbox")
-
-
-def read_report(path) -> list[dict]:
-    path = Path(path)
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
-    rows = list(openpyxl.load_workbook(path)["Results"].iter_rows(values_only=True))
-    return [{k: "" if v is None else str(v) for k, v in zip(rows[0], r)} for r in rows[1:]]
-
-
-def write_csv(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
+from helpers import DELETES, POSTS, SAMPLES, read_report, write_csv
 
 @pytest.fixture
 def demo_state(sandbox):

@@ -22,7 +22,7 @@ from bulkmail.paths import journal_dir
 from bulkmail.retry import Retry, Throttle, parse_retry_after
 from bulkmail.client import Client
 from bulkmail.sandbox import Fault
-from test_import import DELETES, POSTS, read_report, write_csv
+from helpers import DELETES, POSTS, read_report, write_csv
 
 
 def wave(folder: Path, sandbox, adds: int, removes: int, name: str = "wave.csv") -> tuple[Path, set[str]]:
@@ -65,6 +65,9 @@ def assert_true_report(lines: list[dict], rows: int) -> None:
     """Every row once, and each change reported as made by this import (not as a no-op)."""
     assert sorted(int(line["row"]) for line in lines) == list(range(2, rows + 2))
     assert {(line["action"], line["status"]) for line in lines} <= {("add", "added"), ("remove", "removed")}
+    # every change verified, with its ids, like a run that was never stopped
+    assert all(line["mailbox_id"] and line["email_address_id"] for line in lines)
+    assert not [line for line in lines if "not verified" in line["detail"]]
 
 
 @pytest.mark.parametrize("settings", [{"latency": 0.03}], indirect=True)
