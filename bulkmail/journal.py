@@ -185,8 +185,8 @@ class Journal:
                 continue
             _, _, _, status, detail, mailbox, batch, http_status, attempts, sent = found
             row.batch, row.attempts, row.in_doubt = batch, attempts or 0, bool(sent)
+            row.mailbox = json.loads(mailbox) if mailbox else None  # a removed mailbox's ids live on here
             if status in SETTLED:
                 row.status, row.detail, row.http_status = status, detail, http_status
-                row.mailbox = json.loads(mailbox) if mailbox else None
                 settled += 1
         return settled

@@ -107,7 +107,7 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
     plan = Plan(account_size=live.size)
     for row in candidates:
         mailbox = live.mailboxes.get(row.key)
-        row.mailbox = mailbox
+        row.mailbox = mailbox or (row.mailbox if row.in_doubt else None)  # a remove in doubt keeps its saved ids
         if row.in_doubt and bool(mailbox) == (row.action == "add"):
             # An interrupted run sent this change and never heard back: it is ours, not a no-op.
             row.status = ADDED if row.action == "add" else REMOVED

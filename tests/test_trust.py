@@ -143,6 +143,22 @@ def test_a_resumed_run_reports_every_change_verified_with_its_ids(bulkmail, sand
     assert "not verified" not in lines[1]["detail"]
 
 
+def test_a_resumed_remove_whose_answer_was_lost_keeps_the_ids_it_removed(bulkmail, sandbox, tmp_path):
+    mailbox = sandbox.store.add("leaver@acme.com")
+    sandbox.store.add("stays@acme.com")
+    path = write_csv(tmp_path / "w.csv", ["action,email", "remove,leaver@acme.com"])
+    table, rows = load(path)
+    make_plan(Client(sandbox.url, "admin@acme.com", "sandbox-demo"), rows)
+    journal, _ = open_journal(path, sandbox.settings.account_id)
+    journal.mark_sent(rows)
+    sandbox.store.remove(mailbox["id"])  # applied; the answer never came back
+    journal.close()
+    assert bulkmail("import", "w.csv", "--yes", "--resume", "--report", "r.csv").code == 0
+    [line] = read_report(tmp_path / "r.csv")
+    assert (line["status"], line["mailbox_id"], line["email_address_id"]) == (
+        "removed", str(mailbox["id"]), str(mailbox["email_address_id"]))
+
+
 def test_the_same_file_in_two_accounts_has_two_journals(sandbox, tmp_path):
     path = write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
     first, _ = open_journal(path, "account-1")
