@@ -19,7 +19,7 @@ from .errors import BulkmailError, ExitStatus, InputError, OutputExists
 from .export import export_mailboxes
 from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .paths import REPORTS, STDIO, check_output, timestamp, unused_path
-from .records import STATUSES
+from .records import NOT_ATTEMPTED, PLANNED, STATUSES
 from .report import problems
 from .retry import Retry
 from .table import check_safe_xml
@@ -206,6 +206,8 @@ def print_results(result) -> None:
     """The counts, the first rows to look at, warnings, and where the report is."""
     click.echo(f"Results: {tally_line(result.counts)}")
     look = problems(result.rows)
+    if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
+        look = [row for row in look if row.status != NOT_ATTEMPTED]
     if look:
         click.echo("Rows to look at:")
         for row in look[:SHOW_PROBLEMS]:
@@ -294,7 +296,6 @@ def plan_tally(rows):
     """What the plan holds, in the report's words: would_add/would_remove for the changes."""
     from collections import Counter
 
-    from .records import PLANNED
     return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
 
 

@@ -99,9 +99,8 @@ def probe_folder(folder: Path, named: str) -> None:
             pass
     except OSError as exc:
         blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-        reason = f"{blocking} is a file, not a folder" if blocking else exc.strerror or type(exc).__name__
-        raise InputError(f"Cannot write {named}: {reason} ({folder}). Choose a file in a folder you can write to."
-                         ) from None
+        reason = f"{blocking} is a file, not a folder" if blocking else f"{exc.strerror or exc} ({folder})"
+        raise InputError(f"Cannot write {named}: {reason}. Choose a file in a folder you can write to.") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -175,10 +175,16 @@ def _suggest(client: Client, rows: list[Row], live: Live) -> None:
             page = client.get_page(1, search=probe)  # one page of candidates is plenty
             live.seen.update(str(m.get("email_address", "")).lower() for m in page.items)
     by_domain: dict[str, list[str]] = defaultdict(list)
+    by_local: dict[str, list[str]] = defaultdict(list)
     for address in live.seen:
-        by_domain[domain_of(address)].append(address)
+        local, _, domain = address.rpartition("@")
+        by_domain[domain].append(address)
+        by_local[local].append(address)
     for row in rows:
-        close = difflib.get_close_matches(row.key, by_domain.get(domain_of(row.key), []), n=1, cutoff=0.85)
+        local, _, domain = row.key.rpartition("@")
+        # a typo in the name (same domain), else in the domain (same name: acme.co for acme.com)
+        close = (difflib.get_close_matches(row.key, by_domain.get(domain, []), n=1, cutoff=0.85)
+                 or difflib.get_close_matches(row.key, by_local.get(local, []), n=1, cutoff=0.8))
         if close:
             row.detail += f"; did you mean {close[0]}?"
 
