@@ -446,6 +446,10 @@ def run(argv: list[str] | None = None) -> int:
     except BulkmailError as exc:
         echo(f"Error: {exc}")
         return exc.exit_status
+    except BrokenPipeError:  # the reader of stdout went away (bulkmail … | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return ExitStatus.ROWS_FAILED
     except Exception as exc:  # a bug: say so plainly; the traceback only with -v
         if ctx_state.verbose:
             traceback.print_exc()

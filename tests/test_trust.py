@@ -434,3 +434,14 @@ def test_a_login_that_cannot_connect_gives_up_after_one_retry(sleeps):
     assert str(failed.value) == ("Cannot reach http://127.0.0.1:9 (POST /auth: connection refused or host not found); "
                                  "gave up after 2 attempts. Check --base-url and the network.")
     assert len(sleeps) == 1 and failed.value.exit_status == 4
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    (tmp_path / "big.csv").write_text("action,email\n" + "add,bad\n" * 20000)
+    process = subprocess.Popen([sys.executable, "-m", "bulkmail", "validate", "big.csv"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.readline()
+    process.stdout.close()  # like `| head -1`
+    err = process.stderr.read()
+    assert process.wait() == 1
+    assert "Traceback" not in err and "Internal error" not in err
