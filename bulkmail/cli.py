@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .client import DEFAULT_BASE_URL, Client
-from .config import load_settings
+from .client import Client
+from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
 from .errors import BulkmailError, ExitStatus, InputError, OutputExists
-from .export import export_mailboxes
+from .export import collect_mailboxes, export_mailboxes
 from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
 from .paths import REPORTS, STDIO, check_output, timestamp, unused_path
 from .records import NOT_ATTEMPTED, PLANNED, STATUSES
@@ -35,6 +35,9 @@ class State:
     verbose = 0
     quiet = False
 
+    def __init__(self):
+        self.profiles: list[str] = []  # --profile, in the order given
+
 
 def output_options(f):
     """-v/-q are accepted before and after the command name."""
@@ -46,17 +49,22 @@ def output_options(f):
     def set_quiet(ctx, _param, value):
         ctx.ensure_object(State).quiet |= value
 
+    def add_profiles(ctx, _param, value):
+        ctx.ensure_object(State).profiles.extend(value)
+
     f = click.option("-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
                      help="Say more (-vv: every HTTP call, never its headers).")(f)
     f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
                      help="No progress bars.")(f)
+    f = click.option("--profile", multiple=True, metavar="NAME", expose_value=False, callback=add_profiles,
+                     help="Use this profile of the config file (env BULKMAIL_PROFILE; export takes several).")(f)
     return f
 
 
 def login_options(f):
-    f = click.option("--base-url", envvar="BULKMAIL_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
-                     help="API address (env BULKMAIL_BASE_URL). Credentials come from BULKMAIL_USERNAME and "
-                          "BULKMAIL_PASSWORD, or a prompt.")(f)
+    f = click.option("--base-url", metavar="URL",
+                     help=f"API address (else BULKMAIL_BASE_URL, the profile's, or {DEFAULT_BASE_URL}). Credentials "
+                          "come from BULKMAIL_USERNAME/BULKMAIL_PASSWORD, the profile and the keyring, or a prompt.")(f)
     f = click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
                      help="Tries again after a rate limit, server error or dropped connection.")(f)
     return f
@@ -89,14 +97,27 @@ def claim_output(path: Path, option: str, *, inputs=(), force: bool = False) -> 
     return path
 
 
-def connect(base_url: str, concurrency: int, retries: int) -> Client:
-    """A logged-in client; the password is asked without echo when missing and interactive."""
-    def ask(label: str, secret: bool) -> str:
-        return click.prompt(label, hide_input=secret, err=True)
+def settings_for(profile: str | None = None, **options) -> ConnectionSettings:
+    """This run's settings: options > BULKMAIL_* > the selected profile > defaults (no password yet)."""
+    names = state().profiles
+    if profile is None and len(names) > 1:
+        raise InputError(f"--profile was given {len(names)} times; only export works across several profiles. "
+                         "Run this command once per profile.")
+    return resolve(options, profile or (names[0] if names else None))
 
-    settings = load_settings(base_url, ask if interactive() else None)
+
+def ask(label: str, secret: bool) -> str:
+    return click.prompt(label, hide_input=secret, err=True)
+
+
+def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
+    """A logged-in client; the password is asked without echo when nothing else has it and
+    the run is interactive."""
+    fill_password(settings, ask if interactive() else None)
+    for line in describe(settings):
+        log.info(line)
     client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
-                    concurrency=concurrency, retry=Retry(attempts=retries + 1))
+                    concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile)
     client.login()
     return client
 
@@ -125,10 +146,20 @@ def cli():
 @cli.command()
 @output_options
 @login_options
-def login(base_url, retries):
+@click.option("--save", is_flag=True, help="Store the typed password in the OS keyring for this address and user.")
+def login(base_url, retries, save):
     """Check the credentials and print the account id."""
-    client = connect(base_url, 1, retries)
+    from .config import keyring_set
+
+    settings = settings_for(base_url=base_url)
+    client = connect(settings, 1, retries)
     click.echo(f"Logged in to {client.base_url} as {client.username}; account {client.account_id}")
+    if save:
+        if settings.sources["password"] != "prompt":
+            click.echo(f"Nothing to save: the password came from {settings.sources['password']}.")
+        else:
+            keyring_set(settings.base_url, settings.username, settings.password)
+            click.echo(f"Saved the password in the keyring for {settings.username} at {settings.base_url}.")
     return ExitStatus.OK
 
 
@@ -138,15 +169,20 @@ def login(base_url, retries):
                    "[default: reports/mailboxes-<timestamp>.csv]")
 @click.option("--search", help="Only mailboxes whose address or name contains this text.")
 @click.option("--page-size", type=click.IntRange(1, 100_000), help="Rows per page to ask for (the server may grant fewer).")
+@click.option("--all-profiles", is_flag=True, help="Export every profile's account (see --profile), with a first "
+                                                   "column 'profile'; -o 'name-{profile}.xlsx' writes one file each.")
 @force_option
 @output_options
 @connection_options
-def export(output, search, page_size, force, base_url, concurrency, retries):
+def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
+    if all_profiles or len(state().profiles) > 1:
+        return export_accounts(output, all_profiles, force, base_url, concurrency, retries, search=search,
+                               page_size=page_size, concurrency=concurrency, progress=not state().quiet)
     to_stdout = str(output) == STDIO
     if not to_stdout:
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
-    client = connect(base_url, concurrency, retries)
+    client = connect(settings_for(base_url=base_url), concurrency, retries)
     result = export_mailboxes(client, STDIO if to_stdout else output, search=search, page_size=page_size,
                               concurrency=concurrency, progress=not state().quiet)
     if result.total_changed:
@@ -155,6 +191,47 @@ def export(output, search, page_size, force, base_url, concurrency, retries):
     summary = (f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}, {result.seconds:.1f}s) "
                f"to {'standard output' if to_stdout else result.path}")
     click.echo(summary, err=to_stdout)  # stdout carries the CSV itself then
+    return ExitStatus.OK
+
+
+def export_accounts(output, all_profiles, force, base_url, concurrency, retries, **options) -> int:
+    """One export across accounts: a file with a first column 'profile', or one file per
+    profile when the name holds {profile}. An account that fails is reported; the others are
+    written all the same (exit 1, or the failure's own code when every account failed)."""
+    from .config import load_config
+    from .table import write_table
+
+    names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
+    if not names:
+        raise InputError("--all-profiles found no profiles. Add one with: bulkmail profile add NAME --base-url URL "
+                         "--username USER")
+    output = output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv")
+    if str(output) == STDIO:
+        raise InputError("An export across profiles writes files; give -o a file name.")
+    each = "{profile}" in str(output)
+    paths = {name: Path(str(output).replace("{profile}", name)) for name in names} if each else {}
+    for path in paths.values() or [output]:
+        claim_output(path, "--output", force=force)
+    failures, columns, collected = [], [], []
+    for name in names:
+        try:
+            client = connect(settings_for(name, base_url=base_url), concurrency, retries)
+            if each:
+                result = export_mailboxes(client, paths[name], **options)
+                click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
+            else:
+                found, rows, result = collect_mailboxes(client, name, **options)
+                columns += [c for c in found if c not in columns]
+                collected += rows
+                click.echo(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+        except BulkmailError as err:
+            echo(f"Error: profile {name}: {err}")
+            failures.append(err)
+    if not each and len(failures) < len(names):
+        count = write_table(output, ["profile", *columns], collected)
+        click.echo(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
+    if failures:
+        return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED
     return ExitStatus.OK
 
 
@@ -248,10 +325,11 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
         raise InputError("--resume needs the input file again; standard input cannot be read twice. "
                          "Save the input to a file and import that.")
     report = claim_output(report or default_report_path(path), "--report", inputs=[path], force=force)
+    settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
     table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                       domains=domains)
+                       domains=settings.domains)
     report_reading(table, len(rows))
-    client = connect(base_url, concurrency, retries)
+    client = connect(settings, concurrency, retries)
     journal, resuming = None, False
     if not dry_run and not from_stdin:  # a journal keeps what a resume needs
         try:
@@ -279,7 +357,7 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
 
         result = run_import(client, table, rows, dry_run=dry_run, batch_size=batch_size, concurrency=concurrency,
                             check=not no_verify, report=report, confirm=confirm, progress=not state().quiet,
-                            journal=journal, resuming=resuming, max_remove=max_remove,
+                            journal=journal, resuming=resuming, max_remove=settings.max_remove,
                             allow_mass_remove=allow_mass_remove, strict=strict)
     finally:
         if journal is not None:
@@ -307,7 +385,7 @@ def validate(path, sheet, action, mapping, domains, force, report):
     """Check a file offline (never touches the network) and report every row's problems."""
     report = claim_output(report or default_report_path(path, "validation"), "--report", inputs=[path], force=force)
     result = check_file(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                        domains=domains, report=report)
+                        domains=settings_for(domains=domains).domains, report=report)
     report_reading(result.sheet, len(result.rows))
     print_results(result)
     return result.exit_status
@@ -321,6 +399,147 @@ def template(output, force):
     """Write an import template to fill in."""
     claim_output(output, "-o", force=force)
     click.echo(f"Wrote {write_template(output)}")
+    return ExitStatus.OK
+
+
+@cli.group()
+def profile():
+    """Named connections in the config file (passwords go to the keyring, never the file)."""
+
+
+@profile.command("add")
+@click.argument("name")
+@click.option("--base-url", metavar="URL", required=True, help="API address of this account's service.")
+@click.option("--username", metavar="USER", required=True, help="The API user's login name.")
+@click.option("--account-id", metavar="ID", help="Account header to send instead of the one the login returns.")
+@click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+              help="Default allow-list for import and validate (repeatable), like --domain there.")
+@click.option("--max-remove", type=click.IntRange(0), metavar="N", help="Default --max-remove for imports.")
+@click.option("--password-command", metavar="CMD",
+              help="A command that prints the password (e.g. 'pass show bulkmail/acme'), for unattended runs.")
+@click.option("--no-keyring", is_flag=True, help="Do not store the password; it comes from BULKMAIL_PASSWORD or "
+                                                 "the prompt at each run.")
+@click.option("--no-check", is_flag=True, help="Do not log in once to check the credentials.")
+@output_options
+def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
+    """Add a profile; the password is checked by one login and stored in the OS keyring."""
+    from .client import check_base_url
+    from .config import Profile, load_config, run_password_command, _keyring, keyring_set
+
+    config = load_config()
+    if name in config.profiles:
+        raise InputError(f"Profile {name!r} exists already in {config.path}. Remove it first "
+                         f"(bulkmail profile remove {name}), or choose another name.")
+    entry = Profile(name, check_base_url(base_url), username.strip(), account_id, list(domains), max_remove,
+                    password_command)
+    store = not no_keyring and not password_command
+    if store:
+        _keyring()  # no keyring on this machine: say so before asking anything
+    password = None
+    if password_command:
+        password = run_password_command(password_command, name)
+    elif store or not no_check:
+        password = os.environ.get("BULKMAIL_PASSWORD") or (ask("Password", True) if interactive() else None)
+        if password is None:
+            raise InputError("No password to check and store: run this in a terminal to be asked, or set "
+                             "BULKMAIL_PASSWORD for this command.")
+    if not no_check:
+        with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
+            client.login()
+        click.echo(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
+    if store:
+        keyring_set(entry.base_url, entry.username, password)
+    config.profiles[name] = entry
+    config.default_profile = config.default_profile or name
+    config.save()
+    where = "the keyring" if store else "its password_command" if password_command else "BULKMAIL_PASSWORD or a prompt"
+    default = " It is the default profile." if config.default_profile == name else ""
+    click.echo(f"Added profile {name} to {config.path}; the password comes from {where}.{default}")
+    return ExitStatus.OK
+
+
+def profile_rows() -> list[dict]:
+    from .config import load_config, password_source
+
+    config = load_config()
+    rows = []
+    for name, entry in sorted(config.profiles.items()):
+        settings = ConnectionSettings(base_url=entry.base_url, username=entry.username)
+        rows.append({"name": name, "base_url": entry.base_url, "username": entry.username,
+                     "account_id": entry.account_id or "", "password": password_source(settings, entry),
+                     "default": name == config.default_profile, "domains": entry.domains,
+                     "max_remove": entry.max_remove, "password_command": entry.password_command or ""})
+    return rows
+
+
+@profile.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on standard output.")
+@output_options
+def profile_list(as_json):
+    """The profiles: name, address, user, account, where the password comes from, the default."""
+    import json
+
+    rows = profile_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return ExitStatus.OK
+    if not rows:
+        click.echo("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
+        return ExitStatus.OK
+    header = ["", "name", "base_url", "username", "account_id", "password"]
+    table = [header] + [["*" if r["default"] else "", *(str(r[k]) for k in header[1:])] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return ExitStatus.OK
+
+
+@profile.command("show")
+@click.argument("name")
+@output_options
+def profile_show(name):
+    """One profile's settings (never a password)."""
+    from .config import load_config
+
+    load_config().profile(name)  # a clear error for an unknown name
+    row = next(r for r in profile_rows() if r["name"] == name)
+    for key, value in row.items():
+        if key != "name" and value not in ("", None, []):
+            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return ExitStatus.OK
+
+
+@profile.command("remove")
+@click.argument("name")
+@output_options
+def profile_remove(name):
+    """Remove a profile, and its keyring entry unless another profile uses the same login."""
+    from .config import keyring_delete, load_config
+
+    config = load_config()
+    entry = config.profile(name)
+    del config.profiles[name]
+    if config.default_profile == name:
+        config.default_profile = None
+    shared = any((p.base_url, p.username) == (entry.base_url, entry.username) for p in config.profiles.values())
+    config.save()
+    forgot = not shared and keyring_delete(entry.base_url, entry.username)
+    click.echo(f"Removed profile {name}" + ("; its password was removed from the keyring." if forgot else "."))
+    return ExitStatus.OK
+
+
+@profile.command("default")
+@click.argument("name")
+@output_options
+def profile_default(name):
+    """Make a profile the one used when no --profile is given."""
+    from .config import load_config
+
+    config = load_config()
+    config.profile(name)
+    config.default_profile = name
+    config.save()
+    click.echo(f"Profile {name} is now the default.")
     return ExitStatus.OK
 
 
@@ -355,20 +574,25 @@ def template(output, force):
 @click.option("--no-meta", "send_meta", flag_value=False, default=True, help="List answers without a page count.")
 @click.option("--two-factor", is_flag=True, help="Login answers ask for a second factor.")
 @click.option("--seed", type=int, help="Random seed for the fault knobs.")
-def sandbox(host, port, mailboxes, **knobs):
+@click.option("--accounts", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Customer accounts to serve, each with its own login, id, domains and mailboxes.")
+def sandbox(host, port, mailboxes, accounts, **knobs):
     """Run the local API emulator (every variant of the API, with fault knobs)."""
     from .client import is_loopback
     from .sandbox import Sandbox, Settings
 
     if not is_loopback(host):
         raise InputError(f"The sandbox listens on loopback only; {host} is not a loopback address.")
-    server = Sandbox(Settings(**knobs), host=host, port=port, seed_mailboxes=mailboxes)
+    server = Sandbox(Settings(**knobs), host=host, port=port, seed_mailboxes=mailboxes, accounts=accounts)
     settings = server.settings
     click.echo(f"Sandbox listening on {server.url} with {mailboxes} mailboxes (Ctrl-C to stop). Demo credentials:")
     click.echo(f"  export BULKMAIL_BASE_URL={server.url}")
     click.echo(f"  export BULKMAIL_USERNAME={settings.username}")
     click.echo(f"  export BULKMAIL_PASSWORD={settings.password}")
     click.echo(f"Registered domains: {', '.join(settings.domains)}")
+    for account in server.accounts[1:]:
+        click.echo(f"Account {account.account_id}: user {account.username}, password {account.password}, "
+                   f"domains {', '.join(account.domains)}")
     try:
         server.serve_forever()
     finally:

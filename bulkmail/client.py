@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from .config import DEFAULT_BASE_URL
 from .errors import (
     ApiError,
     AuthError,
@@ -36,7 +37,6 @@ from .words import plural
 
 log = logging.getLogger("bulkmail")
 
-DEFAULT_BASE_URL = "https://apiv2.clouduss.com"
 AUTH_PATH = "/auth"
 LIST_PATH = "/email/mailbox/v2"
 MAILBOX_PATH = "/email/mailbox"
@@ -152,8 +152,10 @@ class Client:
         retry: Retry | None = None,
         timeout: tuple[float, float] = (10.0, 60.0),
         concurrency: int = 4,
+        profile: str | None = None,
     ):
         self.base_url = check_base_url(base_url)
+        self.profile = profile  # the profile this client was made from, for reports
         self.username = username
         self._password = password
         self._account_override = account_id

@@ -1,38 +1,273 @@
-"""Connection settings from flags, the environment and a prompt. The password never comes from a
-command-line option (it would show in shell history and process lists) and never goes out."""
+"""Settings: command-line option > BULKMAIL_* variable > profile > built-in default.
+
+Profiles live in a TOML file (``$BULKMAIL_CONFIG``, else ``config.toml`` in the user's config
+folder), written only by bulkmail's own commands, owner-only. Passwords never go in it: they
+come from BULKMAIL_PASSWORD, the OS keyring, a profile's ``password_command``, or a hidden
+prompt — first found wins — and never go out (no repr, no log, no message)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import shlex
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Callable
 
-from .client import DEFAULT_BASE_URL
 from .errors import InputError
+
+DEFAULT_BASE_URL = "https://apiv2.clouduss.com"
+KEYRING_SERVICE = "bulkmail"
+# The keys a profile may hold; anything else in the file is refused with a message.
+PROFILE_KEYS = ("base_url", "username", "account_id", "domains", "max_remove", "password_command")
 
 
 @dataclass
-class Settings:
+class Profile:
+    """One named connection, as the config file holds it."""
+
+    name: str
+    base_url: str = DEFAULT_BASE_URL
+    username: str = ""
+    account_id: str | None = None
+    domains: list[str] = field(default_factory=list)
+    max_remove: int | None = None
+    password_command: str | None = None
+
+    def to_toml(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "name" and v not in (None, [], "")}
+
+
+@dataclass
+class ConnectionSettings:
+    """What a run connects with, and where each setting came from (for -v; never the secret)."""
+
     base_url: str = DEFAULT_BASE_URL
     username: str = ""
     password: str = field(default="", repr=False)
     account_id: str | None = None
+    profile: str | None = None
+    domains: list[str] = field(default_factory=list)
+    max_remove: int | None = None
+    sources: dict[str, str] = field(default_factory=dict)
 
 
-def load_settings(base_url: str | None = None, ask: Callable[[str, bool], str] | None = None) -> Settings:
-    """Settings from BULKMAIL_* variables; ``ask(label, secret)`` fills what is missing, when the
-    run is interactive. Without it, a missing value is an error that says what to set."""
-    env = os.environ
-    settings = Settings(
-        base_url=base_url or env.get("BULKMAIL_BASE_URL") or DEFAULT_BASE_URL,
-        username=env.get("BULKMAIL_USERNAME", "").strip(),
-        password=env.get("BULKMAIL_PASSWORD", ""),
-        account_id=env.get("BULKMAIL_ACCOUNT_ID", "").strip() or None,
-    )
-    for name, secret in (("username", False), ("password", True)):
-        if not getattr(settings, name):
-            if ask is None:
-                raise InputError(f"BULKMAIL_{name.upper()} is not set. Set BULKMAIL_USERNAME and "
-                                 "BULKMAIL_PASSWORD in the environment, or run bulkmail in a terminal to be asked.")
-            setattr(settings, name, ask(name.capitalize(), secret))
+# -- the file ---------------------------------------------------------------------------------
+
+
+def config_path() -> Path:
+    import platformdirs
+
+    if os.environ.get("BULKMAIL_CONFIG"):
+        return Path(os.environ["BULKMAIL_CONFIG"])
+    return platformdirs.user_config_path("bulkmail", appauthor=False) / "config.toml"
+
+
+@dataclass
+class Config:
+    path: Path
+    default_profile: str | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none yet"
+            raise InputError(f"No profile named {name!r} in {self.path} (profiles: {known}). "
+                             "Add it with: bulkmail profile add NAME --base-url URL --username USER")
+        return self.profiles[name]
+
+    def save(self) -> None:
+        """Write the file atomically with owner-only permissions (it names accounts and users)."""
+        import tomli_w
+
+        data: dict = {}
+        if self.default_profile:
+            data["default_profile"] = self.default_profile
+        data["profiles"] = {name: p.to_toml() for name, p in sorted(self.profiles.items())}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            tomli_w.dump(data, handle)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, self.path)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config file, or an empty one when it does not exist yet."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    path = path or config_path()
+    if not path.is_file():
+        return Config(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"Cannot read the config file {path}: {exc}. Fix it, or move it away to start afresh.") from None
+    config = Config(path, default_profile=data.get("default_profile"))
+    for name, values in (data.get("profiles") or {}).items():
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: [profiles.{name}] must be a table of settings.")
+        if "password" in values:
+            raise InputError(f"{path}: profile {name!r} has a password key. Passwords never go in the config file: "
+                             "remove that line, then store the password with 'bulkmail login --save', or give the "
+                             "profile a password_command, or set BULKMAIL_PASSWORD.")
+        unknown = sorted(set(values) - set(PROFILE_KEYS))
+        if unknown:
+            raise InputError(f"{path}: profile {name!r} has unknown keys {', '.join(unknown)} "
+                             f"(known: {', '.join(PROFILE_KEYS)}).")
+        config.profiles[name] = Profile(name, **values)
+    return config
+
+
+# -- resolving a run's settings -------------------------------------------------------------------
+
+
+def resolve(options: dict | None = None, profile_name: str | None = None, config: Config | None = None,
+            env: dict | None = None) -> ConnectionSettings:
+    """Each setting from the first that has it: ``options`` (command line), BULKMAIL_* variables,
+    the profile (``profile_name``, else BULKMAIL_PROFILE, else the file's default), the default.
+    The password is not looked up here (see password())."""
+    env = os.environ if env is None else env
+    options = {k: v for k, v in (options or {}).items() if v not in (None, (), [])}
+    config = config or load_config()
+    name = profile_name or env.get("BULKMAIL_PROFILE") or config.default_profile
+    profile = config.profile(name) if name else None
+    settings = ConnectionSettings(profile=name)
+    for key, variable in (("base_url", "BULKMAIL_BASE_URL"), ("username", "BULKMAIL_USERNAME"),
+                          ("account_id", "BULKMAIL_ACCOUNT_ID"), ("domains", None), ("max_remove", None)):
+        if key in options:
+            value, source = options[key], "command line"
+        elif variable and env.get(variable, "").strip():
+            value, source = env[variable].strip(), variable
+        elif profile is not None and getattr(profile, key) not in (None, "", []):
+            value, source = getattr(profile, key), f"profile {name}"
+        else:
+            continue
+        setattr(settings, key, list(value) if key == "domains" else value)
+        settings.sources[key] = source
+    settings.sources.setdefault("base_url", "default")
     return settings
+
+
+def keyring_key(base_url: str) -> str:
+    """The keyring's service name: one entry per service address and user name, shared by the
+    profiles that use the same login."""
+    return f"{KEYRING_SERVICE} {base_url.rstrip('/')}"
+
+
+class NoKeyring(InputError):
+    """This machine has no keyring backend (a headless server)."""
+
+
+def _keyring():
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or backend.priority <= 0:
+        raise NoKeyring("No keyring is available on this machine (a headless server has none), so bulkmail cannot "
+                        "store or read the password there. Give the profile a password_command (e.g. 'pass show "
+                        "bulkmail/acme'), or set BULKMAIL_PASSWORD for the run. bulkmail never writes passwords "
+                        "to a file.")
+    return keyring
+
+
+def keyring_get(base_url: str, username: str) -> str | None:
+    try:
+        return _keyring().get_password(keyring_key(base_url), username)
+    except NoKeyring:
+        return None
+
+
+def keyring_set(base_url: str, username: str, password: str) -> None:
+    _keyring().set_password(keyring_key(base_url), username, password)
+
+
+def keyring_delete(base_url: str, username: str) -> bool:
+    import keyring.errors
+
+    try:
+        _keyring().delete_password(keyring_key(base_url), username)
+        return True
+    except (NoKeyring, keyring.errors.PasswordDeleteError):
+        return False
+
+
+def run_password_command(command: str, profile: str | None) -> str:
+    """The command's standard output, trimmed; a failure is an error that names the profile,
+    never what the command printed (it may be the secret)."""
+    where = f"profile {profile!r}" if profile else "the profile"
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"The password_command of {where} could not run ({type(exc).__name__}: "
+                         f"{getattr(exc, 'strerror', None) or exc}). Check it with: bulkmail profile show "
+                         f"{profile or 'NAME'}") from None
+    password = done.stdout.strip()
+    if done.returncode != 0 or not password:
+        why = f"exited with status {done.returncode}" if done.returncode else "printed nothing"
+        raise InputError(f"The password_command of {where} {why}. Run it by hand to see why.")
+    return password
+
+
+def password_source(settings: ConnectionSettings, profile: Profile | None, env: dict | None = None) -> str:
+    """Where the password will come from, without reading it (profile list, -v)."""
+    env = os.environ if env is None else env
+    if env.get("BULKMAIL_PASSWORD"):
+        return "BULKMAIL_PASSWORD"
+    if settings.username and keyring_get(settings.base_url, settings.username) is not None:
+        return "keyring"
+    if profile is not None and profile.password_command:
+        return "password_command"
+    return "prompt"
+
+
+def fill_password(settings: ConnectionSettings, ask: Callable[[str, bool], str] | None,
+                  config: Config | None = None, env: dict | None = None) -> ConnectionSettings:
+    """The user name and password for ``settings``: BULKMAIL_PASSWORD, the keyring, the
+    profile's password_command, else ``ask(label, secret)`` when interactive."""
+    env = os.environ if env is None else env
+    config = config or load_config()
+    profile = config.profiles.get(settings.profile) if settings.profile else None
+    if not settings.username:
+        if ask is None:
+            raise InputError("BULKMAIL_USERNAME is not set. Set BULKMAIL_USERNAME and BULKMAIL_PASSWORD in the "
+                             "environment, use a profile (bulkmail profile add), or run bulkmail in a terminal to be "
+                             "asked.")
+        settings.username, settings.sources["username"] = ask("Username", False), "prompt"
+    if env.get("BULKMAIL_PASSWORD"):
+        settings.password, source = env["BULKMAIL_PASSWORD"], "BULKMAIL_PASSWORD"
+    elif (stored := keyring_get(settings.base_url, settings.username)) is not None:
+        settings.password, source = stored, "keyring"
+    elif profile is not None and profile.password_command:
+        settings.password, source = run_password_command(profile.password_command, profile.name), "password_command"
+    elif ask is not None:
+        settings.password, source = ask("Password", True), "prompt"
+    else:
+        raise InputError("BULKMAIL_PASSWORD is not set. Set BULKMAIL_USERNAME and BULKMAIL_PASSWORD in the "
+                         "environment, use a profile with a stored password or a password_command, or run bulkmail "
+                         "in a terminal to be asked.")
+    settings.sources["password"] = source
+    return settings
+
+
+def load_settings(base_url: str | None = None, ask: Callable[[str, bool], str] | None = None) -> ConnectionSettings:
+    """Settings from the environment and the selected profile, the password included."""
+    return fill_password(resolve({"base_url": base_url}), ask)
+
+
+def describe(settings: ConnectionSettings) -> list[str]:
+    """Lines for -v: the profile and where each setting came from; never the password itself."""
+    lines = [f"profile: {settings.profile or '(none)'}"]
+    for item in fields(ConnectionSettings):
+        if item.name in settings.sources:
+            value = "(hidden)" if item.name == "password" else getattr(settings, item.name)
+            lines.append(f"{item.name}: {value} (from {settings.sources[item.name]})")
+    return lines

@@ -22,7 +22,6 @@ class ExportResult:
     rows: int = 0
     pages: int = 0
     seconds: float = 0.0
-    repeated: int = 0  # rows seen again on a later page (the list moved during the walk)
     totals: list[int] = field(default_factory=list)  # meta.total as each page reported it
 
     @property
@@ -38,12 +37,10 @@ def matches(mailbox: dict, search: str | None) -> bool:
     return needle in str(mailbox.get("email_address", "")).lower() or needle in str(mailbox.get("realname", "")).lower()
 
 
-def export_mailboxes(client: Client, path: str | os.PathLike, *, search: str | None = None,
-                     page_size: int | None = None, concurrency: int | None = None,
-                     progress: bool = False) -> ExportResult:
-    """Write every mailbox (or those matching ``search``) to a .csv or .xlsx file, each id once."""
-    result = ExportResult(Path(path))
-    started = time.monotonic()
+def walk_mailboxes(client: Client, result: ExportResult, *, search: str | None = None, page_size: int | None = None,
+                   concurrency: int | None = None, progress: bool = False) -> tuple[list[str], Iterator[dict]]:
+    """The export's columns (from the first page) and its mailboxes, each id once, as the pages
+    come; ``result`` counts pages and keeps each page's meta.total."""
     pages = client.iter_pages(search=search, page_size=page_size, concurrency=concurrency)
     first = next(pages)
     columns = COLUMNS + [k for k in (first.items[0] if first.items else {}) if k not in COLUMNS]
@@ -58,14 +55,35 @@ def export_mailboxes(client: Client, path: str | os.PathLike, *, search: str | N
                     bar.total = max(bar.total or 0, page.total)
                 for mailbox in page.items:
                     if mailbox.get("id") in seen:
-                        result.repeated += 1
                         continue
                     seen.add(mailbox.get("id"))
                     if matches(mailbox, search):
+                        result.rows += 1
                         yield mailbox
                 bar.update(len(page.items))
 
-    result.rows = write_table(path, columns, rows())
+    return columns, rows()
+
+
+def export_mailboxes(client: Client, path: str | os.PathLike, *, search: str | None = None,
+                     page_size: int | None = None, concurrency: int | None = None,
+                     progress: bool = False) -> ExportResult:
+    """Write every mailbox (or those matching ``search``) to a .csv or .xlsx file, each id once."""
+    result = ExportResult(Path(path))
+    started = time.monotonic()
+    columns, rows = walk_mailboxes(client, result, search=search, page_size=page_size, concurrency=concurrency,
+                                   progress=progress)
+    write_table(path, columns, rows)
     result.seconds = time.monotonic() - started
     return result
 
+
+def collect_mailboxes(client: Client, profile: str, **options) -> tuple[list[str], list[dict], ExportResult]:
+    """One account's whole export in memory, each row led by its ``profile``: an export across
+    accounts writes only accounts read to the end, so a failure half-way loses no other account."""
+    result = ExportResult(Path(profile))
+    started = time.monotonic()
+    columns, rows = walk_mailboxes(client, result, **options)
+    collected = [{"profile": profile, **mailbox} for mailbox in rows]
+    result.seconds = time.monotonic() - started
+    return columns, collected, result

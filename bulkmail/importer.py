@@ -135,7 +135,8 @@ def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool =
     ``resuming`` can finish it. A dry run checks the safety rails too, and says in
     ``refused`` what the real run would be refused for."""
     result = ImportResult(table, rows, strict=strict)
-    result.summary = [("service", client.base_url), ("account", client.account_id),
+    result.summary = [*([("profile", client.profile)] if client.profile else []),
+                      ("service", client.base_url), ("account", client.account_id),
                       ("run", "dry run: nothing changed" if dry_run else "resumed import" if resuming else "import"),
                       ("started", now())]
     if journal is not None and resuming:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keyring
 import pytest
+from keyring.backends import fail
 
 from bulkmail.cli import run
 from bulkmail.client import Client
@@ -19,6 +21,11 @@ def user_folders(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.delenv("BULKMAIL_CONFIG", raising=False)
+    monkeypatch.delenv("BULKMAIL_PROFILE", raising=False)
+    # No real keyring, ever: the "no backend" one unless a test sets an in-memory one.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.set_keyring(fail.Keyring())
     return home
 
 

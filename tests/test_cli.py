@@ -45,7 +45,8 @@ def test_missing_credentials_outside_a_terminal_exit_2_saying_what_to_set(bulkma
     result = bulkmail("login")
     assert result.code == 2
     assert result.err == ("Error: BULKMAIL_PASSWORD is not set. Set BULKMAIL_USERNAME and BULKMAIL_PASSWORD in the "
-                          "environment, or run bulkmail in a terminal to be asked.\n")
+                          "environment, use a profile with a stored password or a password_command, or run bulkmail "
+                          "in a terminal to be asked.\n")
 
 
 def test_export_writes_the_file_and_one_summary_line(bulkmail, sandbox, tmp_path):

@@ -222,9 +222,9 @@ def test_no_password_or_token_in_any_output_report_or_journal_at_any_verbosity(b
 
 
 def test_client_repr_and_settings_repr_hide_the_password():
-    from bulkmail.config import Settings
+    from bulkmail.config import ConnectionSettings
     assert "pw-123" not in repr(Client("https://api.example.com", "u", "pw-123"))
-    assert "pw-123" not in repr(Settings(password="pw-123"))
+    assert "pw-123" not in repr(ConnectionSettings(password="pw-123"))
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -58,6 +58,30 @@ class Settings:
 
 
 @dataclass
+class Account:
+    """One customer account: its own login, id, registered domains and mailboxes."""
+
+    username: str
+    password: str
+    account_id: str
+    domains: tuple[str, ...]
+    store: Store
+
+
+# The second, third … accounts of a sandbox with several (`bulkmail sandbox --accounts 3`).
+TENANTS = ["globex", "initech", "umbrella", "hooli", "vehement", "massive", "soylent", "wonka"]
+
+
+def extra_account(number: int) -> Account:
+    """Account ``number`` (2, 3 …): admin@<tenant>.com, password sandbox-<tenant>, a stable id."""
+    import uuid
+
+    tenant = TENANTS[(number - 2) % len(TENANTS)] + ("" if number - 2 < len(TENANTS) else str(number))
+    return Account(f"admin@{tenant}.com", f"sandbox-{tenant}", str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{tenant}.com")),
+                   (f"{tenant}.com",), Store())
+
+
+@dataclass
 class Fault:
     """A scripted answer for the next matching call (tests): a status, or a lost answer."""
 
@@ -75,9 +99,10 @@ class _Rejected(Exception):
 
 
 class SandboxApp:
-    def __init__(self, settings: Settings | None = None, store: Store | None = None):
+    def __init__(self, settings: Settings | None = None, store: Store | None = None, accounts: int = 1):
         self.settings = settings or Settings()
         self.store = store or Store()
+        self.extra_accounts = [extra_account(n) for n in range(2, accounts + 1)]
         self.faults: deque[Fault] = deque()
         self._rng = random.Random(self.settings.seed)
         self._rng_lock = threading.Lock()
@@ -135,6 +160,12 @@ class SandboxApp:
                 pass
         return Response(b"", status=200)
 
+    @property
+    def accounts(self) -> list[Account]:
+        """Every account; the first is the one ``settings`` and ``store`` describe."""
+        s = self.settings
+        return [Account(s.username, s.password, s.account_id, s.domains, self.store), *self.extra_accounts]
+
     # -- the API ---------------------------------------------------------------------------
 
     def dispatch(self, request: Request, environ) -> Response:
@@ -158,12 +189,11 @@ class SandboxApp:
         if path == "/auth" and method == "POST":
             return self.login(request)
         if path == "/email/mailbox/v2" and method == "GET":
-            self.authorise(request)
-            return self.list(request)
+            return self.list(request, self.authorise(request))
         if path == "/email/mailbox" and method in ("POST", "DELETE"):
-            self.authorise(request)
+            account = self.authorise(request)
             lost = (fault is not None and fault.lost) or self._chance(s.lost_rate)
-            response = self.add(request) if method == "POST" else self.remove(request)
+            response = self.add(request, account) if method == "POST" else self.remove(request, account)
             return self._drop_connection(environ) if lost else response
         return self.error(404, f"No route for {method} {path}")
 
@@ -171,22 +201,28 @@ class SandboxApp:
         s = self.settings
         if request.mimetype != "multipart/form-data":
             raise _Rejected(400, "Login expects a multipart form with username and password")
-        if request.form.get("username") != s.username or request.form.get("password") != s.password:
+        account = next((a for a in self.accounts if request.form.get("username") == a.username
+                        and request.form.get("password") == a.password), None)
+        if account is None:
             raise _Rejected(401, "Invalid username or password")
         if s.two_factor:
             return self.json({"two_factor_required": True, "message": "Enter the code from your authenticator"})
-        token = self.store.issue_token(s.token_lifetime)
+        token = account.store.issue_token(s.token_lifetime)
         return self.json({"access_token": token, "token_type": "Bearer", "expires_in": s.token_lifetime,
-                          "accounts_id": s.account_id, "user": {"username": s.username}})
+                          "accounts_id": account.account_id, "user": {"username": account.username}})
 
-    def authorise(self, request: Request) -> None:
+    def authorise(self, request: Request) -> Account:
+        """The account the token was issued for; another account's id in the header is a 403."""
         header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer ") or not self.store.token_valid(header[7:]):
+        token = header[7:] if header.startswith("Bearer ") else ""
+        account = next((a for a in self.accounts if token and a.store.token_valid(token)), None)
+        if account is None:
             raise _Rejected(401, "Token expired or invalid")
-        if request.headers.get("X-Uss-Account-Id") != self.settings.account_id:
+        if request.headers.get("X-Uss-Account-Id") != account.account_id:
             raise _Rejected(403, "Access to this account is forbidden")
+        return account
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request, account: Account) -> Response:
         s = self.settings
         size = request.args.get("page_size", type=int) or s.page_size_default
         if s.ignore_page_size:
@@ -195,7 +231,7 @@ class SandboxApp:
             size = min(size, s.page_size_max)
         size = max(1, size)
         number = 1 if s.ignore_page else max(1, request.args.get("page", default=1, type=int))
-        items, total = self.store.page(number, size, request.args.get("search"))
+        items, total = account.store.page(number, size, request.args.get("search"))
         meta = {"page": number, "page_size": size, "total": total, "total_pages": -(-total // size)}
         if s.ignore_page:
             del meta["page"]  # a server that ignores paging does not tell which page it sent
@@ -212,11 +248,11 @@ class SandboxApp:
             raise _Rejected(413, f"Too many mailboxes in one request (at most {self.settings.max_batch})")
         return items
 
-    def add(self, request: Request) -> Response:
-        s = self.settings
+    def add(self, request: Request, account: Account) -> Response:
+        s, store = self.settings, account.store
         items = self._items(request)
         seen_ids, seen_addresses = set(), set()
-        with self.store.lock:
+        with store.lock:
             for item in items:
                 address = item.get("email_address")
                 if not isinstance(item.get("id"), str) or not PLACEHOLDER.fullmatch(item["id"]):
@@ -229,16 +265,16 @@ class SandboxApp:
                 match = ADDRESS.fullmatch(address) if isinstance(address, str) else None
                 if not match:
                     raise _Rejected(400, f"Invalid email address: {address}")
-                if match.group(1).lower() not in s.domains:
+                if match.group(1).lower() not in account.domains:
                     raise _Rejected(400, f"Domain not registered for this account: {match.group(1)}")
                 if address.lower() in seen_addresses:
                     raise _Rejected(400, f"Duplicate mailbox in request: {address}")
                 seen_addresses.add(address.lower())
-                if self.store.find(address) and s.duplicate_add == "conflict":
+                if store.find(address) and s.duplicate_add == "conflict":
                     raise _Rejected(409, f"Mailbox already exists: {address}")
-            created = [self.store.add(i["email_address"], executive=i.get("executive", 0),
-                                      realname=" " if s.ignore_realname else str(i.get("realname") or " "))
-                       for i in items if not self.store.find(i["email_address"])]
+            created = [store.add(i["email_address"], executive=i.get("executive", 0),
+                                 realname=" " if s.ignore_realname else str(i.get("realname") or " "))
+                       for i in items if not store.find(i["email_address"])]
         if s.post_answer == "list":
             return self.json(created)
         if s.post_answer == "created":
@@ -247,14 +283,14 @@ class SandboxApp:
             return Response(status=status_line(204))
         return self.json({"success": True})
 
-    def remove(self, request: Request) -> Response:
-        s = self.settings
+    def remove(self, request: Request, account: Account) -> Response:
+        s, store = self.settings, account.store
         items = self._items(request)
-        with self.store.lock:
+        with store.lock:
             doomed = []
             for item in items:
                 address = item.get("email_address")
-                mailbox = self.store.mailboxes.get(item.get("id")) if isinstance(item.get("id"), int) else None
+                mailbox = store.mailboxes.get(item.get("id")) if isinstance(item.get("id"), int) else None
                 if mailbox is None:
                     if s.missing_remove == "not_found":
                         raise _Rejected(404, f"Mailbox not found: {address}")
@@ -266,7 +302,7 @@ class SandboxApp:
                     raise _Rejected(400, f"Duplicate mailbox in request: {address}")
                 doomed.append(mailbox["id"])
             for mailbox_id in doomed:
-                self.store.remove(mailbox_id)
+                store.remove(mailbox_id)
         if s.delete_answer == "empty":
             return Response(status=status_line(204))
         return self.json({"success": True, "deleted": len(doomed)})

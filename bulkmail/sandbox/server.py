@@ -7,7 +7,7 @@ import threading
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from .app import SandboxApp, Settings
+from .app import Account, SandboxApp, Settings
 from .store import Store
 
 
@@ -30,10 +30,11 @@ class Sandbox:
     """
 
     def __init__(self, settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 seed_mailboxes: int = 0):
-        self.app = SandboxApp(settings or Settings(), Store())
+                 seed_mailboxes: int = 0, accounts: int = 1):
+        self.app = SandboxApp(settings or Settings(), Store(), accounts=accounts)
         if seed_mailboxes:
-            self.store.seed(seed_mailboxes, self.settings.domains)
+            for account in self.accounts:
+                account.store.seed(seed_mailboxes, account.domains)
         self.server = make_server(host, port, self.app, threaded=True, request_handler=_Handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -45,6 +46,11 @@ class Sandbox:
     @property
     def store(self) -> Store:
         return self.app.store
+
+    @property
+    def accounts(self) -> list[Account]:
+        """Every account the sandbox serves, each with its own login (``accounts=3``)."""
+        return self.app.accounts
 
     @property
     def url(self) -> str:
