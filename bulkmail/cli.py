@@ -177,8 +177,8 @@ def login(base_url, retries, save):
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
     if all_profiles or len(state().profiles) > 1:
-        return export_accounts(output, all_profiles, force, base_url, concurrency, retries, search=search,
-                               page_size=page_size, concurrency=concurrency, progress=not state().quiet)
+        return export_accounts(output, all_profiles, force, base_url, retries, search=search, page_size=page_size,
+                               concurrency=concurrency, progress=not state().quiet)
     to_stdout = str(output) == STDIO
     if not to_stdout:
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
@@ -194,7 +194,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     return ExitStatus.OK
 
 
-def export_accounts(output, all_profiles, force, base_url, concurrency, retries, **options) -> int:
+def export_accounts(output, all_profiles, force, base_url, retries, **options) -> int:
     """One export across accounts: a file with a first column 'profile', or one file per
     profile when the name holds {profile}. An account that fails is reported; the others are
     written all the same (exit 1, or the failure's own code when every account failed)."""
@@ -215,7 +215,7 @@ def export_accounts(output, all_profiles, force, base_url, concurrency, retries,
     failures, columns, collected = [], [], []
     for name in names:
         try:
-            client = connect(settings_for(name, base_url=base_url), concurrency, retries)
+            client = connect(settings_for(name, base_url=base_url), options["concurrency"], retries)
             if each:
                 result = export_mailboxes(client, paths[name], **options)
                 click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
