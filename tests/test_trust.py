@@ -375,6 +375,17 @@ def test_validate_reads_csv_from_standard_input(bulkmail, tmp_path, monkeypatch)
     assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
 
 
+def test_import_reads_csv_from_standard_input_and_refuses_resume_there(bulkmail, sandbox, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"action,email\nadd,piped@acme.com\n")))
+    result = bulkmail("import", "-", "--yes")
+    assert result.code == 0, result.err
+    assert sandbox.store.addresses() == {"piped@acme.com"}
+    assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
+    resumed = bulkmail("import", "-", "--yes", "--resume")
+    assert (resumed.code, resumed.err) == (2, "Error: --resume needs the input file again; standard input cannot be "
+                                              "read twice. Save the input to a file and import that.\n")
+
+
 def test_export_to_standard_output_writes_csv_there_and_the_summary_to_stderr(bulkmail, sandbox):
     sandbox.store.add("only@acme.com")
     result = bulkmail("export", "-o", "-")
