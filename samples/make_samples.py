@@ -21,6 +21,12 @@ def demo_addresses() -> list[str]:
     return [m["email_address"] for m in store.mailboxes.values()]
 
 
+def demo_name(address: str) -> str:
+    store = Store()
+    store.seed(250, Settings().domains)
+    return store.find(address)["realname"].strip()
+
+
 def onboarding(existing: list[str]) -> None:
     """HR's wave: a title above the table, Excel booleans, stray spaces, a notes sheet."""
     book = Workbook()
@@ -44,7 +50,7 @@ def onboarding(existing: list[str]) -> None:
         if local == "olivia.chen":
             address = "Olivia.Chen@ACME.com"
         sheet.append(["add" if n % 3 else "Add", address, name, executive, department, f"{n + 123:05d}"])
-    sheet.append(["add", existing[3].upper(), "Rehired (already has a mailbox)", None, "Sales", "00999"])
+    sheet.append(["add", existing[3].upper(), demo_name(existing[3]), None, "Sales (rehired: has a mailbox)", "00999"])
     sheet.append([" Remove ", existing[10], "Moved to a partner company", None, "Sales", "00042"])
     sheet.append(["remove", existing[11], "Contract ended", None, "IT", "00043"])
     grey = PatternFill("solid", fgColor="EEEEEE")
