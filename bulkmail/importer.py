@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from .client import Client
 from .errors import ApiError, BulkmailError, Declined, ExitStatus, InputError, Interrupted, Refused
 from .journal import Journal
-from .paths import default_output, fallback_folder, now
+from .paths import REPORTS, default_output, fallback_folder, now
 from .plan import Plan, make_plan, verify
 from .records import ADDED, NOT_ATTEMPTED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
@@ -102,7 +102,7 @@ def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_r
 def default_report_path(source: str | os.PathLike, kind: str = "results", folder: str | os.PathLike | None = None
                         ) -> Path:
     """reports/<input-stem>-<timestamp>-<kind>.<xlsx for a spreadsheet input, else csv>."""
-    return default_output(source, kind) if folder is None else default_output(source, kind, folder)
+    return default_output(source, kind, REPORTS if folder is None else folder)
 
 
 def load(path: str | os.PathLike, *, sheet: str | None = None, mapping: dict[str, str] | None = None,
