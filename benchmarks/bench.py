@@ -70,7 +70,9 @@ def timed(work) -> float:
 def peak_rss_mb(args: list[str], env: dict, cwd: str) -> tuple[float, int]:
     """Seconds and peak RSS (MB) of one `bulkmail` process."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "bulkmail", *args], env=env, cwd=cwd,
+    # --force: the cases reuse output names; journals go to the run's temporary folder, not home.
+    process = subprocess.Popen([sys.executable, "-m", "bulkmail", *args, "--force"],
+                               env=dict(env, XDG_STATE_HOME=str(Path(cwd) / "state")), cwd=cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:

@@ -32,7 +32,7 @@ from .errors import (
     TooLargeError,
     UnreachableError,
 )
-from .retry import Retry, Throttle, parse_retry_after
+from .retry import CHANGES, Retry, Throttle, parse_retry_after
 from .words import plural
 
 log = logging.getLogger("bulkmail")
@@ -78,12 +78,20 @@ def check_base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def json_body(response: requests.Response) -> object:
+    """The answer's JSON, or None when it has no body or the body is not JSON (any 2xx is
+    accepted without one; proxies answer with HTML)."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def server_message(response: requests.Response) -> str:
     """The server's own words: JSON message/error, else the text of a (proxy) page, shortened."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_body(response)
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "error_description"):
             if isinstance(body.get(key), str) and body[key].strip():
@@ -117,6 +125,22 @@ def check_response(response: requests.Response, method: str, path: str) -> reque
     raise ApiError(message, status=status)
 
 
+def _retriable(response: requests.Response, method: str, path: str) -> RetriableError:
+    """The RetriableError check_response() raises for a 429 or 5xx answer."""
+    try:
+        check_response(response, method, path)
+    except RetriableError as err:
+        return err
+    raise AssertionError("not a retriable answer")  # pragma: no cover
+
+
+def _gave_up(base_url: str, error: ApiError, attempt: int) -> str:
+    tries = plural(attempt, "attempt")
+    if error.status is None:
+        return f"Cannot reach {base_url} ({error}); gave up after {tries}. Check --base-url and the network."
+    return f"The service kept failing ({error}); gave up after {tries}. Try again later."
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request surely did not reach the server (connect failed), so even a
     change can be sent again without doubt."""
@@ -137,6 +161,38 @@ def _describe(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS certificate could not be verified (set REQUESTS_CA_BUNDLE for a corporate proxy)"
     return "connection dropped"
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """The headers of every authenticated call, with the token renewed before it runs out and
+    once more after a 401 (the refused request is then sent again, once: a 401 changed nothing)."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self._sign(request, self.client.fresh_token())
+        request.register_hook("response", self._replay_after_401)
+        return request
+
+    def _sign(self, request: requests.PreparedRequest, token: str) -> None:
+        request.headers["X-Uss-Account-Id"] = self.client.account_id or ""
+        request.headers["Authorization"] = f"Bearer {token}"
+        request.headers["Content-Type"] = "application/json"
+
+    def _replay_after_401(self, response: requests.Response, **kwargs) -> requests.Response:
+        if response.status_code != 401 or getattr(response.request, "_bulkmail_replayed", False):
+            return response
+        used = response.request.headers["Authorization"].removeprefix("Bearer ")
+        token = self.client.renew_after_401(used)
+        response.content  # read the refused answer so its connection goes back to the pool
+        replay = response.request.copy()
+        self._sign(replay, token)
+        replay._bulkmail_replayed = True  # a second 401 in a row stands: the caller raises AuthError
+        again = response.connection.send(replay, **kwargs)
+        again.history.append(response)
+        again.request = replay
+        return again
 
 
 class Client:
@@ -191,7 +247,7 @@ class Client:
         they would carry the password to another address."""
         files = {"username": (None, self.username), "password": (None, self._password)}
         started = time.monotonic()
-        response = self._send("POST", AUTH_PATH, files=files, authenticated=False)
+        response = self._send("POST", AUTH_PATH, files=files)
         if 300 <= response.status_code < 400:
             raise AuthError(
                 f"Login was redirected ({response.status_code}); bulkmail does not follow it, "
@@ -205,10 +261,7 @@ class Client:
                 f"Login failed for {self.username}: {err}. Check BULKMAIL_USERNAME and BULKMAIL_PASSWORD.",
                 status=err.status,
             ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_body(response)
         if not isinstance(body, dict) or not body.get("access_token"):
             raise AuthError(
                 f"Login for {self.username} did not return an access token; the account probably "
@@ -225,82 +278,56 @@ class Client:
         log.debug("logged in as %s, account %s, token valid %ss", self.username, self.account_id, lifetime)
         return self.account_id
 
-    def _fresh_token(self) -> str:
+    def fresh_token(self) -> str:
+        """The current token, after logging in again when it is about to run out."""
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
                 self.login()
             return self._token  # type: ignore[return-value]
 
-    def _renew_after_401(self, used: str) -> None:
+    def renew_after_401(self, used: str) -> str:
+        """Log in again because ``used`` was refused, unless another thread already did."""
         with self._lock:
-            if self._token == used:  # another thread may have renewed it already
+            if self._token == used:
+                log.info("token refused (401); logging in again")
                 self.login()
+            return self._token  # type: ignore[return-value]
 
     # -- transport ---------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, authenticated: bool = True, token: str | None = None, **kwargs):
-        """One HTTP exchange, retried while it surely changed nothing (GET, login, connect
-        failures, 429). Raises InDoubtError when a change may have been applied."""
-        change = method in ("POST", "DELETE") and authenticated
+    def _send(self, method: str, path: str, *, auth: requests.auth.AuthBase | None = None, **kwargs):
+        """One HTTP exchange, tried again while the retry policy allows it. Raises InDoubtError
+        when a change may have been applied, UnreachableError when the attempts run out."""
+        change = method in CHANGES and auth is not None  # the login is not a change of mailboxes
         attempt = 0
         while True:
             attempt += 1
-            headers = {}
-            if authenticated:
-                headers = {
-                    "X-Uss-Account-Id": self.account_id or "",
-                    "Authorization": f"Bearer {token}",
-                    "Content-Type": "application/json",
-                }
             try:
                 with self.throttle:
                     started = time.monotonic()
-                    response = self.session.request(
-                        method, self.base_url + path, headers=headers, timeout=self.timeout,
-                        allow_redirects=False, **kwargs,
-                    )
+                    response = self.session.request(method, self.base_url + path, auth=auth, timeout=self.timeout,
+                                                    allow_redirects=False, **kwargs)
                 log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, 1000 * (time.monotonic() - started))
+            except requests.exceptions.SSLError as exc:
+                raise UnreachableError(f"Cannot reach {self.base_url}: {_describe(exc)}") from None
             except requests.RequestException as exc:
-                error = RetriableError(f"{method} {path}: {_describe(exc)}")
-                if change and not _never_sent(exc):
-                    raise InDoubtError(str(error)) from None
-                if isinstance(exc, requests.exceptions.SSLError):
-                    raise UnreachableError(f"Cannot reach {self.base_url}: {_describe(exc)}") from None
+                error, reached = RetriableError(f"{method} {path}: {_describe(exc)}"), not _never_sent(exc)
             else:
                 self.throttle.record(response.status_code == 429)
                 if response.status_code != 429 and response.status_code < 500:
                     return response
-                try:
-                    check_response(response, method, path)
-                except RetriableError as err:
-                    error = err
-                if change and response.status_code >= 500:
-                    # A 5xx may come after the change was applied.
-                    raise InDoubtError(str(error), status=error.status)
-            # A login that cannot connect at all is a wrong address or a host that is down: one
-            # more try, not a backoff of many (rate limits and 5xx keep every retry).
-            attempts = self.retry.attempts if error.status is not None or authenticated else min(2, self.retry.attempts)
-            if attempt >= attempts:
-                if error.status is None:
-                    message = f"Cannot reach {self.base_url} ({error}); gave up after {plural(attempt, 'attempt')}. Check --base-url and the network."
-                else:
-                    message = f"The service kept failing ({error}); gave up after {plural(attempt, 'attempt')}. Try again later."
-                raise UnreachableError(message, status=error.status)
-            wait = self.retry.delay(attempt, error.retry_after)
-            log.info("%s; trying again in %.1fs (attempt %d of %d)", error, wait, attempt + 1, attempts)
-            self.retry.sleep(wait)
+                error, reached = _retriable(response, method, path), True
+            if not self.retry.is_retry(method, error.status, reached=reached, change=change):
+                raise InDoubtError(str(error), status=error.status)
+            if self.retry.is_exhausted(attempt, login_unreachable=auth is None and error.status is None):
+                raise UnreachableError(_gave_up(self.base_url, error, attempt), status=error.status)
+            wait = self.retry.wait(attempt, error.retry_after)
+            log.info("%s; waited %.1fs before attempt %d", error, wait, attempt + 1)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """An authenticated call with one renewal of the token on 401; typed errors otherwise."""
-        token = self._fresh_token()
-        response = self._send(method, path, token=token, **kwargs)
-        if response.status_code == 401:
-            log.info("token refused (401); logging in again")
-            self._renew_after_401(token)
-            response = self._send(method, path, token=self._fresh_token(), **kwargs)
-            if response.status_code == 401:
-                check_response(response, method, path)  # raises AuthError
-        return check_response(response, method, path)
+        """An authenticated call (the token renewed once on a 401, see BearerAuth); a 2xx answer
+        or the typed error that says what to do."""
+        return check_response(self._send(method, path, auth=BearerAuth(self), **kwargs), method, path)
 
     # -- the mailbox calls ----------------------------------------------------------------
 
@@ -310,10 +337,9 @@ class Client:
         if search:
             params["search"] = search
         response = self.request("GET", LIST_PATH, params=params)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ApiError(f"GET {LIST_PATH} answered {response.status_code} without JSON") from None
+        body = json_body(response)
+        if body is None:
+            raise ApiError(f"GET {LIST_PATH} answered {response.status_code} without JSON")
         items = body.get("data") if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise ApiError(f"GET {LIST_PATH} answered without a data list")
@@ -388,7 +414,7 @@ class Client:
             if item.get("realname"):  # the list answer carries it; the console's model has the field
                 mailbox["realname"] = item["realname"]
             payload.append(mailbox)
-        return _json_or_none(self.request("POST", MAILBOX_PATH, json=payload))
+        return json_body(self.request("POST", MAILBOX_PATH, json=payload))
 
     def remove(self, mailboxes: Iterable[dict]) -> object:
         """DELETE one batch of existing mailboxes, named by both ids and the address as listed."""
@@ -396,7 +422,7 @@ class Client:
             {"id": m["id"], "email_address_id": m["email_address_id"], "email_address": m["email_address"]}
             for m in mailboxes
         ]
-        return _json_or_none(self.request("DELETE", MAILBOX_PATH, json=payload))
+        return json_body(self.request("DELETE", MAILBOX_PATH, json=payload))
 
 
 def _int(value) -> int | None:
@@ -408,12 +434,3 @@ def _int(value) -> int | None:
 
 def _ids(page: Page) -> list:
     return [item.get("id") for item in page.items if isinstance(item, dict)]
-
-
-def _json_or_none(response: requests.Response) -> object:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -13,7 +13,7 @@ from .errors import ApiError, BulkmailError, Declined, ExitStatus, InputError, I
 from .journal import Journal
 from .paths import REPORTS, default_output, fallback_folder, now
 from .plan import Plan, make_plan, verify
-from .records import ADDED, NOT_ATTEMPTED, PLANNED, REMOVED, SENT, VALID, Row
+from .records import PLANNED, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
 from .table import Sheet, read_table
@@ -194,11 +194,8 @@ def _close_open_rows(rows: list[Row], stopped: BulkmailError | None) -> None:
     """No row leaves the run in a working state: unsent -> not_attempted; sent but not
     re-read -> added/removed on the service's word, saying so."""
     for row in rows:
-        if row.status == PLANNED:
-            row.status, row.detail = NOT_ATTEMPTED, f"not sent: {stopped}"
-        elif row.status == SENT:
-            row.status = ADDED if row.action == "add" else REMOVED
-            row.detail = f"accepted by the service; not verified because the run stopped ({stopped})"
+        row.close_unsent(stopped)
+        row.close_unverified(stopped)
 
 
 def import_file(client: Client, path: str | os.PathLike, *, sheet: str | None = None,

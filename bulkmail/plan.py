@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .client import Client
-from .records import ADDED, ALREADY_PRESENT, FAILED, NOT_FOUND, PLANNED, REMOVED, SENT, WOULD_ADD, WOULD_REMOVE, Row
+from .records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
 
 log = logging.getLogger("bulkmail")
 # Up to this many addresses, searching each costs about what one page of a walk would;
@@ -108,10 +108,9 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
     for row in candidates:
         mailbox = live.mailboxes.get(row.key)
         row.mailbox = mailbox or (row.mailbox if row.in_doubt else None)  # a remove in doubt keeps its saved ids
-        if row.in_doubt and bool(mailbox) == (row.action == "add"):
+        if row.in_doubt and row.visible_in(live.mailboxes):
             # An interrupted run sent this change and never heard back: it is ours, not a no-op.
-            row.status = ADDED if row.action == "add" else REMOVED
-            row.detail = "applied by the interrupted run; verified by re-reading"
+            row.done("applied by the interrupted run; verified by re-reading")
         elif row.action == "add":
             if mailbox:
                 row.status, row.detail = ALREADY_PRESENT, "the mailbox exists already; nothing sent" + _differs(row, mailbox)
@@ -124,10 +123,8 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
     _suggest(client, [r for r in candidates if r.status == NOT_FOUND], live)
     _check_domains(client, plan, live, concurrency, dry_run)
     if dry_run:
-        for row in plan.to_add:
-            row.status = WOULD_ADD
-        for row in plan.to_remove:
-            row.status = WOULD_REMOVE
+        for row in plan.to_add + plan.to_remove:
+            row.status = row.would_status
     return plan
 
 
@@ -196,18 +193,13 @@ def verify(client: Client, rows: list[Row], concurrency: int | None = None, chec
     live = lookup(client, (r.email_address for r in sent), concurrency) if check and sent else {}
     for row in sent:
         if not check:
-            row.status = ADDED if row.action == "add" else REMOVED
-            row.detail = row.detail or "accepted by the service; not verified (--no-verify)"
-        elif row.action == "add":
-            if row.key in live:
-                row.status, row.mailbox = ADDED, live[row.key]
-                row.detail = name_not_kept(row) or row.detail
-            else:
-                row.status, row.detail = FAILED, "the service accepted it, but it is not there when re-read"
-        elif row.key in live:
-            row.status, row.detail = FAILED, "the service accepted it, but it is still there when re-read"
+            row.done(row.detail or "accepted by the service; not verified (--no-verify)")
+        elif row.visible_in(live):
+            row.done(row.detail, live.get(row.key))
+            row.detail = name_not_kept(row) or row.detail
         else:
-            row.status = REMOVED
+            row.fail(f"the service accepted it, but it is {'not there' if row.action == 'add' else 'still there'} "
+                     "when re-read")
 
 
 def name_not_kept(row: Row) -> str:

@@ -1,16 +1,49 @@
-"""The record every stage passes along: one Row per input data row, and the status names."""
+"""The record every stage passes along: one Row per input data row, its Status, and the
+transitions of a row's life, so that the life of a row can be read in this one file:
+
+    validate:  PLANNED | INVALID | DUPLICATE            (VALID for `bulkmail validate`)
+    plan:      PLANNED -> ALREADY_PRESENT | NOT_FOUND | (dry run) WOULD_ADD / WOULD_REMOVE
+    send:      PLANNED -> SENT | FAILED | NOT_ATTEMPTED, or straight to ADDED / REMOVED when a
+               re-read after a lost answer showed the change
+    verify:    SENT -> ADDED / REMOVED | FAILED
+    a stop:    PLANNED -> NOT_ATTEMPTED; SENT -> ADDED / REMOVED "not verified"
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
-ADDED, REMOVED = "added", "removed"
-ALREADY_PRESENT, NOT_FOUND = "already_present", "not_found"
-INVALID, DUPLICATE, FAILED, NOT_ATTEMPTED = "invalid", "duplicate", "failed", "not_attempted"
-WOULD_ADD, WOULD_REMOVE = "would_add", "would_remove"
-VALID = "valid"  # `bulkmail validate` only: passed the offline checks
-# Working states inside a run; none of them reaches a report.
-PLANNED, SENT = "planned", "sent"
+
+class Status(str, Enum):
+    """A row's status; its value is the word the report shows (and compares equal to it)."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    ALREADY_PRESENT = "already_present"
+    NOT_FOUND = "not_found"
+    WOULD_ADD = "would_add"
+    WOULD_REMOVE = "would_remove"
+    DUPLICATE = "duplicate"
+    INVALID = "invalid"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not_attempted"
+    VALID = "valid"  # `bulkmail validate` only: passed the offline checks
+    # Working states inside a run; none of them reaches a report.
+    PLANNED = "planned"
+    SENT = "sent"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+
+ADDED, REMOVED = Status.ADDED, Status.REMOVED
+ALREADY_PRESENT, NOT_FOUND = Status.ALREADY_PRESENT, Status.NOT_FOUND
+INVALID, DUPLICATE, FAILED, NOT_ATTEMPTED = Status.INVALID, Status.DUPLICATE, Status.FAILED, Status.NOT_ATTEMPTED
+WOULD_ADD, WOULD_REMOVE, VALID = Status.WOULD_ADD, Status.WOULD_REMOVE, Status.VALID
+PLANNED, SENT = Status.PLANNED, Status.SENT
 
 ENDED_WELL = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, DUPLICATE, WOULD_ADD, WOULD_REMOVE, VALID}
 # Ended well, but worth a look: nothing was changed for these rows (--strict counts them as problems).
@@ -29,7 +62,7 @@ class Row:
     email_address: str  # as written, spaces stripped
     executive: int | None = None  # 1/0 as the file says; None: not said (sent as 0)
     realname: str = ""  # the display name the file gives, if any
-    status: str = ""
+    status: Status | str = ""
     detail: str = ""
     mailbox: dict | None = None  # the live mailbox (ids) when known
     batch: int | None = None
@@ -41,3 +74,37 @@ class Row:
     def key(self) -> str:
         """Addresses compare case-insensitively."""
         return self.email_address.lower()
+
+    @property
+    def done_status(self) -> Status:
+        """What this row ends as once its change is made."""
+        return ADDED if self.action == "add" else REMOVED
+
+    @property
+    def would_status(self) -> Status:
+        """What a dry run says of this row's change."""
+        return WOULD_ADD if self.action == "add" else WOULD_REMOVE
+
+    def visible_in(self, live: dict) -> bool:
+        """Does the live state (mailboxes by lower-cased address) show this row's change made?"""
+        return (self.key in live) == (self.action == "add")
+
+    def done(self, detail: str = "", mailbox: dict | None = None) -> None:
+        """The change is made (and, unless the detail says otherwise, seen on the service)."""
+        self.status, self.detail = self.done_status, detail
+        if mailbox is not None:
+            self.mailbox = mailbox
+
+    def fail(self, detail: str, http_status: int | None = None) -> None:
+        self.status, self.detail, self.http_status = FAILED, detail, http_status
+
+    def close_unsent(self, reason: object) -> None:
+        """The run stopped before this row was sent."""
+        if self.status == PLANNED:
+            self.status, self.detail = NOT_ATTEMPTED, f"not sent: {reason}"
+
+    def close_unverified(self, reason: object) -> None:
+        """The run stopped after the service accepted this row and before it was re-read."""
+        if self.status == SENT:
+            self.status = self.done_status
+            self.detail = f"accepted by the service; not verified because the run stopped ({reason})"

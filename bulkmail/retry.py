@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable
 
+CHANGES = ("POST", "DELETE")  # the calls that change mailboxes
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -25,14 +27,43 @@ class Retry:
     backoff: float = 0.5
     cap: float = 30.0
     retry_after_cap: float = 300.0
+    # A login that cannot connect at all is a wrong address or a host that is down: this many
+    # tries, not a backoff of many (rate limits and 5xx keep every attempt).
+    login_connect_attempts: int = 2
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     random: Callable[[], float] = field(default=random.random, compare=False)
+
+    def is_retry(self, method: str, status: int | None, *, reached: bool = True, change: bool | None = None) -> bool:
+        """May a call that failed this way be sent again as it is?
+
+        ``status`` is None for a connection fault; ``reached`` False when the request surely
+        never reached the server (the connection was refused). A change (POST/DELETE of
+        mailboxes) that may have been applied — a dropped answer, a 5xx — is never resent
+        blindly: it is in doubt, and the caller re-reads the state instead. A 429 was refused
+        before anything was done, so it may always go again."""
+        change = method in CHANGES if change is None else change
+        if status is None:
+            return not (change and reached)
+        if status == 429:
+            return True
+        return status >= 500 and not change
+
+    def is_exhausted(self, attempt: int, *, login_unreachable: bool = False) -> bool:
+        """Has try number ``attempt`` (1-based) used up the attempts for this kind of failure?"""
+        limit = min(self.login_connect_attempts, self.attempts) if login_unreachable else self.attempts
+        return attempt >= limit
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.retry_after_cap))
         return self.random() * min(self.cap, self.backoff * 2 ** (attempt - 1))
+
+    def wait(self, attempt: int, retry_after: float | None = None) -> float:
+        """Sleep the delay after failed try number ``attempt``; return it."""
+        seconds = self.delay(attempt, retry_after)
+        self.sleep(seconds)
+        return seconds
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -17,7 +17,8 @@ from .client import Client
 from .errors import AuthError, BulkmailError, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
 from .plan import Plan, domain_of, lookup, name_not_kept
 from .progress import progress as progress_bar
-from .records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, REMOVED, SENT, Row
+from .words import plural
+from .records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
 
 log = logging.getLogger("bulkmail")
 LOST_ANSWER = "the answer was lost; re-reading showed the change applied"
@@ -84,16 +85,15 @@ class Sender:
             if domain in refusal.lower() or refusal == previous:
                 log.info("the service refuses the domain %s (%s); its other rows are not sent", domain, refusal)
                 for other in rows[index + 1:]:
-                    other.status, other.http_status = FAILED, row.http_status
-                    other.detail = f"not sent: the service refused row {row.row} of the same domain: {refusal}"
+                    other.fail(f"not sent: the service refused row {row.row} of the same domain: {refusal}",
+                               row.http_status)
                 return []
             previous = refusal
         return []
 
     def _close_unsent(self, rows: list[Row]) -> None:
         for row in rows:
-            if row.status == PLANNED:
-                row.status, row.detail = NOT_ATTEMPTED, f"not sent: {self.stopped}"
+            row.close_unsent(self.stopped)
 
     def _phase(self, kind: str, rows: list[Row]) -> None:
         pending: deque[list[Row]] = deque(chunks(rows, self.batch_size))
@@ -135,9 +135,8 @@ class Sender:
             status = NOT_ATTEMPTED if isinstance(err, AuthError) or err.status is None else FAILED
             for row in batch:
                 if row.status == PLANNED and row.in_doubt:
-                    row.status, row.http_status = FAILED, err.status
-                    row.detail = (f"in doubt: the answer was lost and re-reading failed ({err}); the change may "
-                                  "have been applied. Run the same command with --resume to settle it.")
+                    row.fail(f"in doubt: the answer was lost and re-reading failed ({err}); the change may "
+                             "have been applied. Run the same command with --resume to settle it.", err.status)
                 elif row.status == PLANNED:
                     row.status, row.detail, row.http_status = status, str(err), err.status
             return []
@@ -183,20 +182,19 @@ class Sender:
         live = lookup(self.client, [r.email_address for r in batch], concurrency=1)
         rest = []
         for row in batch:
-            if (row.key in live) == (kind == "add"):  # this re-read is its verification
-                row.status, row.detail = ADDED if kind == "add" else REMOVED, LOST_ANSWER
-                row.mailbox = live.get(row.key, row.mailbox)
+            if row.visible_in(live):  # this re-read is its verification
+                row.done(LOST_ANSWER, live.get(row.key))
                 row.detail = name_not_kept(row) or row.detail
             else:
                 rest.append(row)
         tries = max((row.attempts for row in rest), default=0)
-        if tries >= self.client.retry.attempts:
-            gave_up = f"The service kept failing ({err}); gave up after {tries} attempts."
+        if rest and self.client.retry.is_exhausted(tries):
             for row in rest:
-                self._fail(row, err, f"gave up after {row.attempts} attempts: ")
-            raise UnreachableError(gave_up, status=err.status)
+                self._fail(row, err, f"gave up after {plural(row.attempts, 'attempt')}: ")
+            raise UnreachableError(f"The service kept failing ({err}); gave up after {plural(tries, 'attempt')}.",
+                                   status=err.status)
         if rest:
-            self.client.retry.sleep(self.client.retry.delay(tries))
+            self.client.retry.wait(tries)
             return [rest]
         return []
 
@@ -204,22 +202,16 @@ class Sender:
         """A single row refused: "already exists" / "not found" may just mean the state moved
         (or an earlier lost answer applied it). Re-read that address to tell."""
         live = lookup(self.client, [row.email_address], concurrency=1)
-        present = row.key in live
-        if kind == "add" and present:
-            row.mailbox = live[row.key]
-            if row.in_doubt:
-                row.status, row.detail = ADDED, LOST_ANSWER
-            else:
-                row.status, row.detail = ALREADY_PRESENT, f"added by someone else meanwhile ({err})"
-        elif kind == "remove" and not present:
-            if row.in_doubt:
-                row.status, row.detail = REMOVED, LOST_ANSWER
-            else:
-                row.status, row.detail = NOT_FOUND, f"removed by someone else meanwhile ({err})"
-        else:
+        if not row.visible_in(live):
             self._fail(row, err)
+        elif row.in_doubt:  # an earlier attempt whose answer was lost did it
+            row.done(LOST_ANSWER, live.get(row.key))
+        elif kind == "add":
+            row.mailbox = live[row.key]
+            row.status, row.detail = ALREADY_PRESENT, f"added by someone else meanwhile ({err})"
+        else:
+            row.status, row.detail = NOT_FOUND, f"removed by someone else meanwhile ({err})"
 
     @staticmethod
     def _fail(row: Row, err: BulkmailError, prefix: str = "") -> None:
-        row.status, row.detail = FAILED, prefix + str(err)
-        row.http_status = getattr(err, "status", None)
+        row.fail(prefix + str(err), getattr(err, "status", None))
