@@ -204,7 +204,7 @@ def verify(client: Client, rows: list[Row], concurrency: int | None = None, chec
 
 def name_not_kept(row: Row) -> str:
     """A detail when the service did not store the name the file gave (it may ignore the field)."""
-    if not row.realname or not row.mailbox:
+    if row.action != "add" or not row.realname or not row.mailbox:
         return ""
     stored = str(row.mailbox.get("realname") or "").strip()
     if stored == row.realname:

@@ -321,6 +321,14 @@ def test_display_names_are_sent_and_verified(client, sandbox, tmp_path, detail):
     assert stored == (" " if detail else "Ana Díaz")
 
 
+def test_a_removed_row_with_a_name_column_says_nothing_about_names(client, sandbox, tmp_path):
+    sandbox.store.add("leaver@acme.com", realname="Lee Ver")
+    sandbox.store.add("stays@acme.com")
+    path = write_csv(tmp_path / "w.csv", ["action,email,Name", "remove,leaver@acme.com,Contract ended"])
+    [row] = import_file(client, path, report=tmp_path / "r.csv").rows
+    assert (row.status, row.detail) == ("removed", "")
+
+
 def test_an_existing_mailbox_with_another_executive_flag_says_so(client, sandbox, tmp_path):
     sandbox.store.add("boss@acme.com", executive=1)
     path = write_csv(tmp_path / "w.csv", ["action,email,executive", "add,boss@acme.com,no"])
