@@ -29,6 +29,7 @@ from .errors import (
     InputError,
     RejectedError,
     RetriableError,
+    ServiceError,
     TooLargeError,
     UnreachableError,
 )
@@ -122,7 +123,7 @@ def check_response(response: requests.Response, method: str, path: str) -> reque
         raise RetriableError(message, status=status, retry_after=retry_after)
     if status in (400, 404, 409, 422):
         raise RejectedError(message, status=status)
-    raise ApiError(message, status=status)
+    raise ServiceError(message, status=status)
 
 
 def _retriable(response: requests.Response, method: str, path: str) -> RetriableError:
@@ -339,15 +340,15 @@ class Client:
         response = self.request("GET", LIST_PATH, params=params)
         body = json_body(response)
         if body is None:
-            raise ApiError(f"GET {LIST_PATH} answered {response.status_code} without JSON")
+            raise ServiceError(f"GET {LIST_PATH} answered {response.status_code} without JSON")
         items = body.get("data") if isinstance(body, dict) else body
         if not isinstance(items, list):
-            raise ApiError(f"GET {LIST_PATH} answered without a data list")
+            raise ServiceError(f"GET {LIST_PATH} answered without a data list")
         meta = body.get("meta") if isinstance(body, dict) else None
         meta = meta if isinstance(meta, dict) else {}
         served = _int(meta.get("page"))
         if served is not None and served != number:
-            raise ApiError(f"GET {LIST_PATH} was asked for page {number} and returned page {served}; "
+            raise ServiceError(f"GET {LIST_PATH} was asked for page {number} and returned page {served}; "
                            "the server ignores paging, so the list cannot be walked safely")
         total = _int(meta.get("total"))
         # Without meta.page_size: page 1 shows what is granted; later pages ask for that size.
@@ -362,7 +363,7 @@ class Client:
     def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None) -> Iterator[Page]:
         """Yield every page in order. The first page tells the granted page size and the page
         count; the rest are fetched ``concurrency`` at a time. A server that sends the same
-        page again (it ignores ``page``) raises ApiError instead of looping."""
+        page again (it ignores ``page``) raises ServiceError instead of looping."""
         first = self.get_page(1, search, page_size)
         yield first
         size, planned, previous = first.page_size, first.total_pages, _ids(first)
@@ -380,7 +381,7 @@ class Client:
                 if ids and ids == previous:
                     for future in pending:
                         future.cancel()
-                    raise ApiError(f"GET {LIST_PATH} returned the same mailboxes for page {page.number} "
+                    raise ServiceError(f"GET {LIST_PATH} returned the same mailboxes for page {page.number} "
                                    f"as for page {page.number - 1}; the server ignores paging")
                 previous = ids
                 planned = max(planned, page.total_pages)  # the list may grow during the walk
@@ -394,9 +395,9 @@ class Client:
             return first.total
         try:
             return len({m.get("id") for page in self.iter_pages() for m in page.items})
-        except ApiError as err:
-            if isinstance(err, (AuthError, UnreachableError)):
-                raise
+        except UnreachableError:
+            raise
+        except ServiceError:  # e.g. a server that ignores paging cannot be counted
             return None
 
     def search(self, text: str) -> list[dict]:

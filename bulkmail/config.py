@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-from .errors import InputError
+from .errors import InputError, NoKeyring
 
 DEFAULT_BASE_URL = "https://apiv2.clouduss.com"
 KEYRING_SERVICE = "bulkmail"
@@ -159,10 +159,6 @@ def keyring_key(base_url: str) -> str:
     """The keyring's service name: one entry per service address and user name, shared by the
     profiles that use the same login."""
     return f"{KEYRING_SERVICE} {base_url.rstrip('/')}"
-
-
-class NoKeyring(InputError):
-    """This machine has no keyring backend (a headless server)."""
 
 
 def _keyring():

@@ -1,5 +1,22 @@
-"""One exception tree. Each branch says what happens next: the run stops (fatal), the call is
-tried again (retriable), or one row is reported and the run goes on (skippable)."""
+"""One exception tree, by consequence: each branch says what happens next.
+
+    BulkmailError
+    ├── Fatal                the run stops; the CLI says why and exits with the error's status
+    │   ├── InputError         2  input, command line or an output unusable; nothing was sent
+    │   │   └── OutputExists, NoKeyring, Refused (a safety rail), Declined (a no at the prompt)
+    │   ├── AuthError          3  login or authorisation refused
+    │   ├── ServiceError       4  the service answered something bulkmail cannot work with
+    │   │   └── UnreachableError  it could not be reached, or kept failing, until retries ran out
+    │   └── Interrupted      130  Ctrl-C
+    ├── RetriableError       the same call may succeed later (429, 5xx, connection fault)
+    │   └── InDoubtError       a change may have been applied: re-read, never resend blindly
+    └── SkippableError       the service refused one batch: split it, report the rows at fault
+        ├── RejectedError      400/404/409/422; nothing of the batch was applied
+        └── TooLargeError      413; halve the batch size
+
+Every error that comes from the service is also an ApiError, with its HTTP ``status`` (and
+``retry_after``). The exit status lives on each class; cli.run() is the one place that turns
+an error into a message and that status."""
 
 from __future__ import annotations
 
@@ -23,8 +40,12 @@ class BulkmailError(Exception):
     exit_status = ExitStatus.ROWS_FAILED
 
 
-class InputError(BulkmailError):
-    """The input file or the command line cannot be used. Fatal; nothing was sent."""
+class Fatal(BulkmailError):
+    """The run cannot go on: stop, report what was done, exit with this error's status."""
+
+
+class InputError(Fatal):
+    """The input file, the command line or an output path cannot be used; nothing was sent."""
 
     exit_status = ExitStatus.BAD_INPUT
 
@@ -37,6 +58,10 @@ class OutputExists(InputError):
         self.path = path
 
 
+class NoKeyring(InputError):
+    """This machine has no keyring backend (a headless server)."""
+
+
 class Refused(InputError):
     """A safety rail stopped the run before anything was sent."""
 
@@ -45,14 +70,14 @@ class Declined(InputError):
     """The user answered no at the confirmation prompt: nothing was sent."""
 
 
-class Interrupted(BulkmailError):
+class Interrupted(Fatal):
     """The user pressed Ctrl-C; the run stopped cleanly."""
 
     exit_status = ExitStatus.INTERRUPTED
 
 
 class ApiError(BulkmailError):
-    """The service answered with an error, or could not be reached."""
+    """Anything the service answered (or failed to answer): carries the HTTP status."""
 
     exit_status = ExitStatus.UNREACHABLE
 
@@ -62,29 +87,38 @@ class ApiError(BulkmailError):
         self.retry_after = retry_after
 
 
-class AuthError(ApiError):
-    """Login failed, the token was refused twice in a row, or the account header was refused. Fatal."""
+class ServiceError(ApiError, Fatal):
+    """The service answered something bulkmail cannot work with (an unknown status, a list
+    answer without data, a server that ignores paging)."""
+
+
+class AuthError(ApiError, Fatal):
+    """Login failed, the token was refused twice in a row, or the account header was refused."""
 
     exit_status = ExitStatus.AUTH
 
 
-class RejectedError(ApiError):
-    """The service refused the request as a whole (400/404/409/422): nothing of it was applied.
-    Skippable: the send stage splits the batch to find the rows at fault and reports them."""
-
-
-class TooLargeError(ApiError):
-    """413: the batch was too large. The send stage halves the batch size."""
+class UnreachableError(ServiceError):
+    """The service could not be reached, or kept failing, until the retries ran out."""
 
 
 class RetriableError(ApiError):
     """429, 5xx, connection fault or timeout: the same call may succeed later."""
 
 
-class InDoubtError(ApiError):
+class InDoubtError(RetriableError):
     """A change was sent but its answer was lost (dropped connection, read timeout, 5xx): it may
     or may not have been applied. Never resend blindly: re-read the state first."""
 
 
-class UnreachableError(ApiError):
-    """Retries ran out. Fatal for the run: exit 4."""
+class SkippableError(ApiError):
+    """The service refused one batch as a whole: split it; the rows at fault are reported and
+    the run goes on."""
+
+
+class RejectedError(SkippableError):
+    """400/404/409/422: nothing of the batch was applied."""
+
+
+class TooLargeError(SkippableError):
+    """413: the batch was too large; the send stage halves the batch size."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .client import Client
-from .errors import ApiError, BulkmailError, Declined, ExitStatus, InputError, Interrupted, Refused
+from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
 from .paths import REPORTS, default_output, fallback_folder, now
 from .plan import Plan, make_plan, verify
@@ -162,7 +162,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool =
             result.stopped = sender.stopped
             if sender.stopped is None:
                 verify(client, rows, concurrency, check)
-    except (ApiError, InputError) as err:
+    except (Fatal, ApiError) as err:  # a service error no stage handled stops the run too
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
@@ -172,7 +172,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool =
     result.summary.append(("exit status", int(result.exit_status)))
     result.report = _write_report_somewhere(report or default_report_path(table.path), result)
     if journal is not None:
-        resumable = isinstance(result.stopped, (ApiError, Interrupted)) and journal.any_sent()
+        resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
         if not resumable:  # finished, or stopped before anything was sent: nothing to resume
             journal.finish(result.report, int(result.exit_status))
     return result

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Sequence
 
 from .client import Client
-from .errors import AuthError, BulkmailError, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
+from .errors import AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
 from .plan import Plan, domain_of, lookup, name_not_kept
 from .progress import progress as progress_bar
 from .words import plural
@@ -127,18 +127,19 @@ class Sender:
         """A finished batch's follow-up batches; a fatal error stops the run."""
         try:
             return future.result()
-        except (AuthError, UnreachableError) as err:
+        except Fatal as err:
             if self.stopped is None:
                 self.stopped = err
             # 401/403 and unsent requests changed nothing; a batch that kept failing is failed;
             # a change whose answer was lost and that could not be re-read is in doubt.
-            status = NOT_ATTEMPTED if isinstance(err, AuthError) or err.status is None else FAILED
+            http_status = getattr(err, "status", None)
+            status = NOT_ATTEMPTED if isinstance(err, AuthError) or http_status is None else FAILED
             for row in batch:
                 if row.status == PLANNED and row.in_doubt:
                     row.fail(f"in doubt: the answer was lost and re-reading failed ({err}); the change may "
-                             "have been applied. Run the same command with --resume to settle it.", err.status)
+                             "have been applied. Run the same command with --resume to settle it.", http_status)
                 elif row.status == PLANNED:
-                    row.status, row.detail, row.http_status = status, str(err), err.status
+                    row.status, row.detail, row.http_status = status, str(err), http_status
             return []
 
     def _attempt(self, kind: str, batch: list[Row]) -> list[list[Row]]:
