@@ -34,7 +34,7 @@ from pathlib import Path
 
 import requests
 
-from bulkmail import Client, export_mailboxes, import_file
+from bulkmail import Client, ExportOptions, ImportOptions, export_mailboxes, import_file
 
 USER, PASSWORD = "admin@acme.com", "sandbox-demo"
 CONCURRENCY = 4
@@ -111,7 +111,7 @@ def bench_export(size: int, latency: float, naive: bool, folder: Path, env: dict
     results = []
     with sandbox(size, latency) as url:
         client = Client(url, USER, PASSWORD, concurrency=CONCURRENCY)
-        ours = timed(lambda: export_mailboxes(client, folder / "export.csv", concurrency=CONCURRENCY))
+        ours = timed(lambda: export_mailboxes(client, folder / "export.csv", ExportOptions(concurrency=CONCURRENCY)))
         floor = timed(lambda: floor_export(url))
         cli_seconds, rss = peak_rss_mb(["export", "-q", "-o", "cli-export.csv"], dict(env, BULKMAIL_BASE_URL=url),
                                        str(folder))
@@ -193,7 +193,7 @@ def bench_import(size: int, latency: float, naive: bool, folder: Path, env: dict
 
         def run():
             nonlocal result
-            result = import_file(client, path, concurrency=CONCURRENCY, allow_mass_remove=True,
+            result = import_file(client, path, ImportOptions(concurrency=CONCURRENCY, allow_mass_remove=True),
                                  report=folder / "report.csv")
 
         ours = timed(run)
@@ -201,8 +201,8 @@ def bench_import(size: int, latency: float, naive: bool, folder: Path, env: dict
     if size >= 10_000:  # which stage dominates: the same import without the verifying re-read
         with sandbox(tenant, latency) as url:
             client = Client(url, USER, PASSWORD, concurrency=CONCURRENCY)
-            unverified = timed(lambda: import_file(client, path, concurrency=CONCURRENCY, allow_mass_remove=True,
-                                                   check=False, report=folder / "report-nv.csv"))
+            options = ImportOptions(concurrency=CONCURRENCY, allow_mass_remove=True, verify=False)
+            unverified = timed(lambda: import_file(client, path, options, report=folder / "report-nv.csv"))
     with sandbox(tenant, latency) as url:
         floor = floor_import(url, adds, [m for m in listing(url) if m["email_address"] in
                                          {r["email_address"] for r in removes}])

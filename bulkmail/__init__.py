@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 
 from .client import Client, check_response  # noqa: E402
 from .errors import BulkmailError, ExitStatus  # noqa: E402
-from .export import export_mailboxes  # noqa: E402
-from .importer import ImportResult, check_file, import_file, run_import  # noqa: E402
+from .export import ExportOptions, export_mailboxes  # noqa: E402
+from .importer import ImportOptions, ImportResult, ReadOptions, check_file, import_file, run_import  # noqa: E402
 
-__all__ = ["BulkmailError", "Client", "ExitStatus", "ImportResult", "check_file", "check_response", "export_mailboxes",
-           "import_file", "run_import", "__version__"]
+__all__ = ["BulkmailError", "Client", "ExitStatus", "ExportOptions", "ImportOptions", "ImportResult", "ReadOptions",
+           "check_file", "check_response", "export_mailboxes", "import_file", "run_import", "__version__"]

@@ -16,8 +16,8 @@ from . import __version__
 from .client import Client
 from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
 from .errors import BulkmailError, ExitStatus, InputError, OutputExists
-from .export import collect_mailboxes, export_mailboxes
-from .importer import AlreadyFinished, check_file, default_report_path, load, open_journal, run_import
+from .export import ExportOptions, collect_mailboxes, export_mailboxes
+from .importer import ImportOptions, ReadOptions, check_file, default_report_path, load, run_import
 from .paths import REPORTS, STDIO, check_output, timestamp, unused_path
 from .records import NOT_ATTEMPTED, PLANNED, STATUSES
 from .report import problems
@@ -176,15 +176,14 @@ def login(base_url, retries, save):
 @connection_options
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
+    options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency, progress=not state().quiet)
     if all_profiles or len(state().profiles) > 1:
-        return export_accounts(output, all_profiles, force, base_url, retries, search=search, page_size=page_size,
-                               concurrency=concurrency, progress=not state().quiet)
+        return export_accounts(output, all_profiles, force, base_url, retries, options)
     to_stdout = str(output) == STDIO
     if not to_stdout:
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
     client = connect(settings_for(base_url=base_url), concurrency, retries)
-    result = export_mailboxes(client, STDIO if to_stdout else output, search=search, page_size=page_size,
-                              concurrency=concurrency, progress=not state().quiet)
+    result = export_mailboxes(client, STDIO if to_stdout else output, options)
     if result.total_changed:
         echo(f"Warning: the mailbox count changed during the export ({result.totals[0]} -> {result.totals[-1]}): "
              "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
@@ -194,7 +193,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     return ExitStatus.OK
 
 
-def export_accounts(output, all_profiles, force, base_url, retries, **options) -> int:
+def export_accounts(output, all_profiles, force, base_url, retries, options: ExportOptions) -> int:
     """One export across accounts: a file with a first column 'profile', or one file per
     profile when the name holds {profile}. An account that fails is reported; the others are
     written all the same (exit 1, or the failure's own code when every account failed)."""
@@ -215,12 +214,12 @@ def export_accounts(output, all_profiles, force, base_url, retries, **options) -
     failures, columns, collected = [], [], []
     for name in names:
         try:
-            client = connect(settings_for(name, base_url=base_url), options["concurrency"], retries)
+            client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
             if each:
-                result = export_mailboxes(client, paths[name], **options)
+                result = export_mailboxes(client, paths[name], options)
                 click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
             else:
-                found, rows, result = collect_mailboxes(client, name, **options)
+                found, rows, result = collect_mailboxes(client, name, options)
                 columns += [c for c in found if c not in columns]
                 collected += rows
                 click.echo(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
@@ -326,48 +325,47 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
                          "Save the input to a file and import that.")
     report = claim_output(report or default_report_path(path), "--report", inputs=[path], force=force)
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
-    table, rows = load(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                       domains=settings.domains)
+    table, rows = load(path, reading_options(sheet, mapping, action, settings.domains))
     report_reading(table, len(rows))
+    options = ImportOptions(dry_run=dry_run, batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
+                            max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
+                            resume=resume, fresh=fresh, progress=not state().quiet)
     client = connect(settings, concurrency, retries)
-    journal, resuming = None, False
-    if not dry_run and not from_stdin:  # a journal keeps what a resume needs
+
+    def confirm(plan) -> bool:
+        what = (f"add {len(plan.to_add)} and remove {plural(len(plan.to_remove), 'mailbox')} in account "
+                f"{client.account_id}")
+        if yes:
+            return True
+        if not interactive():
+            raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
+                             "or --dry-run to see the plan.")
+        echo(f"Plan: {tally_line(plan_tally(rows))}")
         try:
-            journal, resuming = open_journal(path, client.account_id, resume=resume, fresh=fresh)
-        except AlreadyFinished as done:
-            click.echo(f"{done} Report: {done.report}")
-            return done.exit_status
-    try:
-        if resume and not resuming:
-            click.echo("No interrupted run of this file to resume; starting a new run.")
+            return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
+        except click.exceptions.Abort:  # Ctrl-C at the prompt: the run stops like any Ctrl-C
+            raise KeyboardInterrupt from None
 
-        def confirm(plan) -> bool:
-            what = (f"add {len(plan.to_add)} and remove {plural(len(plan.to_remove), 'mailbox')} in account "
-                    f"{client.account_id}")
-            if yes:
-                return True
-            if not interactive():
-                raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
-                                 "or --dry-run to see the plan.")
-            echo(f"Plan: {tally_line(plan_tally(rows))}")
-            try:
-                return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
-            except click.exceptions.Abort:  # Ctrl-C at the prompt: the run stops like any Ctrl-C
-                raise KeyboardInterrupt from None
-
-        result = run_import(client, table, rows, dry_run=dry_run, batch_size=batch_size, concurrency=concurrency,
-                            check=not no_verify, report=report, confirm=confirm, progress=not state().quiet,
-                            journal=journal, resuming=resuming, max_remove=settings.max_remove,
-                            allow_mass_remove=allow_mass_remove, strict=strict)
-    finally:
-        if journal is not None:
-            journal.close()
+    result = run_import(client, table, rows, options, report=report, confirm=confirm,
+                        source=None if from_stdin else path)  # standard input has no journal
+    if result.finished_before is not None:
+        done = result.finished_before
+        click.echo(f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}. "
+                   f"Report: {done.report}")
+        return result.exit_status
+    for note in result.notes:
+        click.echo(note)
     if result.stopped is not None:
         echo(f"Error: {result.stopped}")
     if result.refused is not None:
         echo(f"Warning: the real run would be refused: {result.refused}")
     print_results(result)
     return result.exit_status
+
+
+def reading_options(sheet, mapping, action, domains) -> ReadOptions:
+    return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
+                       domains=tuple(domains))
 
 
 def plan_tally(rows):
@@ -384,8 +382,8 @@ def plan_tally(rows):
 def validate(path, sheet, action, mapping, domains, force, report):
     """Check a file offline (never touches the network) and report every row's problems."""
     report = claim_output(report or default_report_path(path, "validation"), "--report", inputs=[path], force=force)
-    result = check_file(path, sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                        domains=settings_for(domains=domains).domains, report=report)
+    result = check_file(path, reading_options(sheet, mapping, action, settings_for(domains=domains).domains),
+                        report=report)
     report_reading(result.sheet, len(result.rows))
     print_results(result)
     return result.exit_status
@@ -622,14 +620,15 @@ def demo(output_dir):
         client.login()
         stamp = timestamp()
         for suffix in ("csv", "xlsx"):
-            result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}", progress=not state().quiet)
+            result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}",
+                                      ExportOptions(progress=not state().quiet))
             click.echo(f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}) to {result.path}")
         table, rows = load(sample)
         click.echo(f"Importing {plural(len(rows), 'row')} from {table.where} ...")
-        outcome = run_import(client, table, rows, report=default_report_path(sample, folder=output_dir),
-                             progress=not state().quiet)
+        outcome = run_import(client, table, rows, ImportOptions(progress=not state().quiet),
+                             report=default_report_path(sample, folder=output_dir))
         print_results(outcome)
-        after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv", progress=False)
+        after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv")
         click.echo(f"Exported {plural(after.rows, 'mailbox')} after the import to {after.path}")
         settings = server.settings
     click.echo("Next, rehearse on your own: run 'bulkmail sandbox' in another terminal, then here:")

@@ -29,6 +29,16 @@ class ExportResult:
         return len(set(self.totals)) > 1
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to walk the list; each field is the command-line option of the same name."""
+
+    search: str | None = None  # only mailboxes whose address or name contains this text
+    page_size: int | None = None  # rows per page to ask for (the server may grant fewer)
+    concurrency: int | None = None  # pages fetched at once (default: the client's)
+    progress: bool = False
+
+
 def matches(mailbox: dict, search: str | None) -> bool:
     """The server's search is a loose substring match; keep only what really contains the text."""
     if not search:
@@ -37,17 +47,18 @@ def matches(mailbox: dict, search: str | None) -> bool:
     return needle in str(mailbox.get("email_address", "")).lower() or needle in str(mailbox.get("realname", "")).lower()
 
 
-def walk_mailboxes(client: Client, result: ExportResult, *, search: str | None = None, page_size: int | None = None,
-                   concurrency: int | None = None, progress: bool = False) -> tuple[list[str], Iterator[dict]]:
+def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions = ExportOptions()
+                   ) -> tuple[list[str], Iterator[dict]]:
     """The export's columns (from the first page) and its mailboxes, each id once, as the pages
     come; ``result`` counts pages and keeps each page's meta.total."""
-    pages = client.iter_pages(search=search, page_size=page_size, concurrency=concurrency)
+    search = options.search
+    pages = client.iter_pages(search=search, page_size=options.page_size, concurrency=options.concurrency)
     first = next(pages)
     columns = COLUMNS + [k for k in (first.items[0] if first.items else {}) if k not in COLUMNS]
 
     def rows() -> Iterator[dict]:
         seen: set = set()
-        with progress_bar(first.total, "Exporting", "mailbox", progress) as bar:
+        with progress_bar(first.total, "Exporting", "mailbox", options.progress) as bar:
             for page in itertools.chain([first], pages):
                 result.pages += 1
                 if page.total is not None:
@@ -65,25 +76,25 @@ def walk_mailboxes(client: Client, result: ExportResult, *, search: str | None =
     return columns, rows()
 
 
-def export_mailboxes(client: Client, path: str | os.PathLike, *, search: str | None = None,
-                     page_size: int | None = None, concurrency: int | None = None,
-                     progress: bool = False) -> ExportResult:
-    """Write every mailbox (or those matching ``search``) to a .csv or .xlsx file, each id once."""
+def export_mailboxes(client: Client, path: str | os.PathLike, options: ExportOptions = ExportOptions()
+                     ) -> ExportResult:
+    """Write every mailbox (or those matching ``options.search``) to a .csv or .xlsx file (or
+    CSV to standard output for "-"), each id once."""
     result = ExportResult(Path(path))
     started = time.monotonic()
-    columns, rows = walk_mailboxes(client, result, search=search, page_size=page_size, concurrency=concurrency,
-                                   progress=progress)
+    columns, rows = walk_mailboxes(client, result, options)
     write_table(path, columns, rows)
     result.seconds = time.monotonic() - started
     return result
 
 
-def collect_mailboxes(client: Client, profile: str, **options) -> tuple[list[str], list[dict], ExportResult]:
+def collect_mailboxes(client: Client, profile: str, options: ExportOptions = ExportOptions()
+                      ) -> tuple[list[str], list[dict], ExportResult]:
     """One account's whole export in memory, each row led by its ``profile``: an export across
     accounts writes only accounts read to the end, so a failure half-way loses no other account."""
     result = ExportResult(Path(profile))
     started = time.monotonic()
-    columns, rows = walk_mailboxes(client, result, **options)
+    columns, rows = walk_mailboxes(client, result, options)
     collected = [{"profile": profile, **mailbox} for mailbox in rows]
     result.seconds = time.monotonic() - started
     return columns, collected, result

@@ -1,4 +1,7 @@
-"""The import pipeline: read_table -> validate -> plan -> send -> verify -> write_report."""
+"""The import pipeline: read_table -> validate -> plan -> send -> verify -> write_report.
+
+Options travel as values (ReadOptions, ImportOptions) from the command line to here; the
+journal's whole life (open, restore, record, finish, close) is owned by run_import()."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Mapping
 
 from .client import Client
 from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputError, Interrupted, Refused
@@ -19,6 +22,45 @@ from .send import Sender
 from .table import Sheet, read_table
 from .validate import validate
 
+# A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
+# needs --allow-mass-remove: a wrong column or sheet should not empty a tenant.
+MASS_SHARE, MASS_MIN = 0.2, 20
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read an input file (import and validate): --sheet, --map, --action, --domain."""
+
+    sheet: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    action: str | None = None  # for rows without one (files with no action column)
+    domains: tuple[str, ...] = ()  # allow-list; other rows are invalid
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to run an import; each field is the command-line option of the same name."""
+
+    dry_run: bool = False
+    batch_size: int = 100
+    concurrency: int = 4
+    verify: bool = True  # --no-verify turns it off: trust the service's 2xx
+    max_remove: int | None = None
+    allow_mass_remove: bool = False
+    strict: bool = False  # already_present / not_found count as problems
+    resume: bool = False  # finish the interrupted run of this file
+    fresh: bool = False  # start over although a run of this file is unfinished
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """The earlier run a --resume found finished: nothing to do, its report stands."""
+
+    finished: str
+    report: str
+    exit_status: ExitStatus
+
 
 @dataclass
 class ImportResult:
@@ -28,9 +70,12 @@ class ImportResult:
     report: Path | None = None
     stopped: BulkmailError | None = None  # why the run ended early
     refused: Refused | None = None  # a dry run whose real run a safety rail would stop
-    strict: bool = False  # already_present / not_found count as problems
+    strict: bool = False
+    resumed: bool = False  # this run finished an interrupted one
+    finished_before: FinishedRun | None = None  # --resume of a run that had finished: nothing done
     summary: list[tuple[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # for the user, said once by the CLI
+    notes: list[str] = field(default_factory=list)  # plain facts for the user
 
     @property
     def counts(self) -> Counter:
@@ -38,6 +83,8 @@ class ImportResult:
 
     @property
     def exit_status(self) -> ExitStatus:
+        if self.finished_before:
+            return self.finished_before.exit_status
         if self.stopped:
             return self.stopped.exit_status
         if self.refused:
@@ -45,37 +92,23 @@ class ImportResult:
         return exit_status(self.counts, self.strict)
 
 
-# A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
-# needs --allow-mass-remove: a wrong column or sheet should not empty a tenant.
-MASS_SHARE, MASS_MIN = 0.2, 20
-
-
-class AlreadyFinished(BulkmailError):
-    """--resume of a run that had finished: nothing to do; its report stands."""
-
-    def __init__(self, message: str, report: str, exit_status: int):
-        super().__init__(message)
-        self.report, self.exit_status = report, ExitStatus(exit_status)
-
-
 def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool = False, fresh: bool = False,
-                 folder: str | os.PathLike | None = None) -> tuple[Journal, bool]:
-    """The journal of this input file in this account, locked for this run, and whether the run
-    resumes one. Raises AlreadyFinished for --resume of a run of this same file that finished."""
+                 folder: str | os.PathLike | None = None) -> tuple[Journal, bool, FinishedRun | None]:
+    """The journal of this input file in this account, locked for this run; whether the run
+    resumes one; and, for --resume of a run of this same file that finished, that run."""
     journal = Journal(source, account, folder)
     try:
         resuming = journal.check_resumable() if resume else False
         done = journal.finished() if resume and not resuming else None
         if done:
-            raise AlreadyFinished(f"Nothing to resume: the last run of {journal.source.name} finished at {done[0]}.",
-                                  done[1], done[2])
+            return journal, False, FinishedRun(done[0], done[1], ExitStatus(done[2]))
         found = journal.unfinished()
         if found and not resume and not fresh:
             raise InputError(f"An interrupted run of {journal.source.name} from {found[0]} is not finished. Pass "
                              "--resume to finish it (rows it applied keep their status), or --fresh to start over.")
         if not resuming:
             journal.start()
-        return journal, resuming
+        return journal, resuming, None
     except BaseException:
         journal.close()
         raise
@@ -105,16 +138,17 @@ def default_report_path(source: str | os.PathLike, kind: str = "results", folder
     return default_output(source, kind, REPORTS if folder is None else folder)
 
 
-def load(path: str | os.PathLike, *, sheet: str | None = None, mapping: dict[str, str] | None = None,
-         action: str | None = None, domains: Iterable[str] = ()) -> tuple[Sheet, list[Row]]:
+def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:
     """Read and check a file offline: the sheet as read, and one Row per data row."""
-    table = read_table(path, sheet, mapping)
-    return table, validate(table, action, domains)
+    table = read_table(path, reading.sheet, dict(reading.mapping))
+    return table, validate(table, reading.action, reading.domains)
 
 
-def check_file(path: str | os.PathLike, *, report: str | os.PathLike | None = None, **options) -> ImportResult:
-    """`bulkmail validate`: offline checks only, and a report of every row."""
-    table, rows = load(path, **options)
+def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
+               report: str | os.PathLike | None = None) -> ImportResult:
+    """`bulkmail validate`: offline checks only, and a report of every row (default name:
+    reports/<input>-<timestamp>-validation.<format>)."""
+    table, rows = load(path, reading)
     for row in rows:
         if row.status == PLANNED:
             row.status = VALID
@@ -123,59 +157,86 @@ def check_file(path: str | os.PathLike, *, report: str | os.PathLike | None = No
     return result
 
 
-def run_import(client: Client, table: Sheet, rows: list[Row], *, dry_run: bool = False, batch_size: int = 100,
-               concurrency: int = 4, check: bool = True, report: str | os.PathLike | None = None,
-               confirm: Callable[[Plan], bool] | None = None, progress: bool = False,
-               journal: Journal | None = None, resuming: bool = False, max_remove: int | None = None,
-               allow_mass_remove: bool = False, strict: bool = False) -> ImportResult:
+def import_file(client: Client, path: str | os.PathLike, options: ImportOptions = ImportOptions(), *,
+                reading: ReadOptions = ReadOptions(), report: str | os.PathLike | None = None,
+                confirm: Callable[[Plan], bool] | None = None) -> ImportResult:
+    """Read, check and apply one file, with a journal (see run_import())."""
+    table, rows = load(path, reading)
+    return run_import(client, table, rows, options, report=report, confirm=confirm, source=path)
+
+
+def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(), *,
+               report: str | os.PathLike | None = None, confirm: Callable[[Plan], bool] | None = None,
+               source: str | os.PathLike | None = None) -> ImportResult:
     """Plan the checked rows against the live state, send, verify, and write the report.
 
-    A run stopped by a fatal error or Ctrl-C still writes its report, the unsent rows
-    not_attempted, and leaves its ``journal`` unfinished (when something was sent) so that
-    ``resuming`` can finish it. A dry run checks the safety rails too, and says in
-    ``refused`` what the real run would be refused for."""
-    result = ImportResult(table, rows, strict=strict)
+    ``source`` is the input file: a real run keeps a journal of it, so that a crash or Ctrl-C
+    can be finished with ``options.resume`` (None: no journal, e.g. standard input).
+    ``confirm(plan)`` may say no before anything is sent. The report goes to ``report``
+    (default reports/<input>-<timestamp>-results.<format>)."""
+    journal, resuming, finished = None, False, None
+    if source is not None and not options.dry_run:
+        journal, resuming, finished = open_journal(source, client.account_id or "", resume=options.resume,
+                                                   fresh=options.fresh)
+    try:
+        if finished is not None:
+            return ImportResult(table, rows, report=Path(finished.report), finished_before=finished)
+        result = ImportResult(table, rows, strict=options.strict, resumed=resuming)
+        if options.resume and not resuming:
+            result.notes.append("No interrupted run of this file to resume; starting a new run.")
+        _run(client, result, options, confirm, journal)
+        result.report = _write_report_somewhere(report or default_report_path(table.path), result)
+        if journal is not None:
+            resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
+            if not resumable:  # finished, or stopped before anything was sent: nothing to resume
+                journal.finish(result.report, int(result.exit_status))
+        return result
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None) -> None:
+    """The stages; a run stopped by a fatal error or Ctrl-C ends with every row closed."""
+    rows = result.rows
     result.summary = [*([("profile", client.profile)] if client.profile else []),
                       ("service", client.base_url), ("account", client.account_id),
-                      ("run", "dry run: nothing changed" if dry_run else "resumed import" if resuming else "import"),
+                      ("run", "dry run: nothing changed" if options.dry_run else
+                       "resumed import" if result.resumed else "import"),
                       ("started", now())]
-    if journal is not None and resuming:
+    if journal is not None and result.resumed:
         result.summary.append(("settled by the interrupted run", journal.restore(rows)))
     try:
-        result.plan = make_plan(client, rows, concurrency, dry_run)
+        result.plan = make_plan(client, rows, options.concurrency, options.dry_run)
         result.warnings += result.plan.warnings
         if journal is not None:
             journal.record([r for r in rows if r.status != PLANNED])
-        if dry_run:
+        if options.dry_run:
             try:
-                check_rails(client, result.plan, max_remove, allow_mass_remove)
+                check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
             except Refused as refusal:
                 result.refused = refusal
                 result.summary.append(("the real run", f"would be refused: {refusal}"))
         elif result.plan.changes:
-            check_rails(client, result.plan, max_remove, allow_mass_remove)
+            check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
             if confirm is not None and not confirm(result.plan):
                 raise Declined("You answered no at the prompt; nothing was sent.")
-            sender = Sender(client, batch_size=batch_size, concurrency=concurrency, progress=progress,
-                            on_send=journal.mark_sent if journal is not None else None)
+            sender = Sender(client, batch_size=options.batch_size, concurrency=options.concurrency,
+                            progress=options.progress, on_send=journal.mark_sent if journal is not None else None)
             sender.send(result.plan)
             result.stopped = sender.stopped
             if sender.stopped is None:
-                verify(client, rows, concurrency, check)
+                verify(client, rows, options.concurrency, options.verify)
     except (Fatal, ApiError) as err:  # a service error no stage handled stops the run too
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
     if journal is not None:
         journal.record(rows)  # before closing: sent rows stay "sent", so a resume re-reads them
-    _close_open_rows(rows, result.stopped)
+    for row in rows:
+        row.close_unsent(result.stopped)
+        row.close_unverified(result.stopped)
     result.summary.append(("exit status", int(result.exit_status)))
-    result.report = _write_report_somewhere(report or default_report_path(table.path), result)
-    if journal is not None:
-        resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
-        if not resumable:  # finished, or stopped before anything was sent: nothing to resume
-            journal.finish(result.report, int(result.exit_status))
-    return result
 
 
 def _write_report_somewhere(path: str | os.PathLike, result: ImportResult) -> Path:
@@ -188,19 +249,3 @@ def _write_report_somewhere(path: str | os.PathLike, result: ImportResult) -> Pa
         result.warnings.append(f"Could not write the report to {path} ({exc.strerror or exc}); "
                                f"it was written to {fallback} instead.")
         return write_report(fallback, result.sheet, result.rows, result.summary)
-
-
-def _close_open_rows(rows: list[Row], stopped: BulkmailError | None) -> None:
-    """No row leaves the run in a working state: unsent -> not_attempted; sent but not
-    re-read -> added/removed on the service's word, saying so."""
-    for row in rows:
-        row.close_unsent(stopped)
-        row.close_unverified(stopped)
-
-
-def import_file(client: Client, path: str | os.PathLike, *, sheet: str | None = None,
-                mapping: dict[str, str] | None = None, action: str | None = None, domains: Iterable[str] = (),
-                **options) -> ImportResult:
-    """Read, check and apply one file; see run_import() for the options."""
-    table, rows = load(path, sheet=sheet, mapping=mapping, action=action, domains=domains)
-    return run_import(client, table, rows, **options)

@@ -14,7 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Sequence
 
 from .client import Client
-from .errors import AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError, UnreachableError
+from .errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError,
+                     UnreachableError)
 from .plan import Plan, domain_of, lookup, name_not_kept
 from .progress import progress as progress_bar
 from .words import plural

@@ -7,7 +7,7 @@ import csv
 import openpyxl
 import pytest
 
-from bulkmail.export import COLUMNS, export_mailboxes
+from bulkmail.export import COLUMNS, ExportOptions, export_mailboxes
 from bulkmail.table import neutralise
 
 
@@ -41,10 +41,10 @@ def test_csv_export_starts_with_a_utf8_bom_so_excel_shows_accents(client, sandbo
 
 def test_search_keeps_only_real_matches_not_the_servers_loose_ones(client, sandbox, tmp_path):
     sandbox.store.seed(60, sandbox.settings.domains)
-    result = export_mailboxes(client, tmp_path / "uk.csv", search="acme.co.uk")
+    result = export_mailboxes(client, tmp_path / "uk.csv", ExportOptions(search="acme.co.uk"))
     addresses = [r["email_address"] for r in read_csv(result.path)]
     assert len(addresses) == 30 and all(a.endswith("@acme.co.uk") for a in addresses)
-    result = export_mailboxes(client, tmp_path / "com.csv", search="acme.com")
+    result = export_mailboxes(client, tmp_path / "com.csv", ExportOptions(search="acme.com"))
     assert result.rows == 30
 
 
@@ -78,7 +78,7 @@ def test_export_notices_the_list_growing_during_the_walk(client, sandbox, tmp_pa
         return answer
 
     sandbox.server.app = grow_after_first_page
-    result = export_mailboxes(client, tmp_path / "g.csv", concurrency=1)
+    result = export_mailboxes(client, tmp_path / "g.csv", ExportOptions(concurrency=1))
     assert result.total_changed and result.totals[0] == 150 and result.totals[-1] == 151
     assert result.rows == 151
 

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from bulkmail.errors import ExitStatus
-from bulkmail.importer import import_file, load, run_import
+from bulkmail.importer import ImportOptions, import_file, load, run_import
 from bulkmail.plan import make_plan, verify
 from bulkmail.sandbox import Fault
 from bulkmail.send import LOST_ANSWER, Sender
@@ -38,7 +38,7 @@ def test_every_error_sample_ends_with_the_expected_status_per_row(client, demo_s
 
 def test_dry_run_changes_nothing_and_reports_would_statuses(client, demo_state, tmp_path):
     before = demo_state.store.addresses()
-    result = import_file(client, SAMPLES / "every-error.xlsx", dry_run=True, report=tmp_path / "r.csv")
+    result = import_file(client, SAMPLES / "every-error.xlsx", ImportOptions(dry_run=True), report=tmp_path / "r.csv")
     statuses = [line["status"] for line in read_report(result.report)]
     assert statuses.count("would_add") == 3 and statuses.count("would_remove") == 1
     assert demo_state.store.addresses() == before
@@ -126,7 +126,7 @@ def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(client, sandbox, tm
     sandbox.settings.max_batch = None
     sandbox.app.script(*[Fault(503, method="POST", path="/email/mailbox")] * 10)
     lines = ["action,email"] + [f"add,u{n}@acme.com" for n in range(5)]
-    result = import_file(client, write_csv(tmp_path / "w.csv", lines), batch_size=2, concurrency=1,
+    result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(batch_size=2, concurrency=1),
                          report=tmp_path / "r.csv")
     assert result.exit_status == ExitStatus.UNREACHABLE
     assert [r.status for r in result.rows] == ["failed", "failed", "not_attempted", "not_attempted", "not_attempted"]

@@ -12,7 +12,6 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from bulkmail.config import Config, Profile, keyring_key, load_config, resolve
-from bulkmail.errors import InputError
 from bulkmail.sandbox import Sandbox
 from helpers import read_report, write_csv
 

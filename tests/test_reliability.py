@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.importer import import_file, load, open_journal
+from bulkmail.importer import ImportOptions, import_file, load, open_journal
 from bulkmail.plan import make_plan
 from bulkmail.send import Sender
 from bulkmail.journal import Journal
@@ -136,7 +136,7 @@ def test_resume_of_a_finished_run_points_to_its_report(bulkmail, sandbox, tmp_pa
 
 def test_resume_refuses_a_file_that_changed_since_the_interrupted_run(tmp_path):
     path = write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
-    journal, _ = open_journal(path, folder=tmp_path)
+    journal, _, _ = open_journal(path, folder=tmp_path)
     journal.close()  # left unfinished, as by a crash
     path.write_text("action,email\nadd,b@acme.com\n")
     with pytest.raises(InputError) as caught:
@@ -239,8 +239,8 @@ def test_randomised_faults_never_lose_or_repeat_a_change_and_statuses_stay_true(
     sandbox.app._rng.seed(seed)
     path, expected = wave(tmp_path, sandbox, rng.randint(20, 80), rng.randint(5, 30))
     client = Client(sandbox.url, "admin@acme.com", "sandbox-demo", retry=Retry(attempts=12, sleep=sleeps))
-    result = import_file(client, path, batch_size=rng.choice([5, 25, 100]), concurrency=rng.choice([1, 4]),
-                         report=tmp_path / "r.csv", allow_mass_remove=True)
+    options = ImportOptions(batch_size=rng.choice([5, 25, 100]), concurrency=rng.choice([1, 4]), allow_mass_remove=True)
+    result = import_file(client, path, options, report=tmp_path / "r.csv")
     assert sandbox.store.addresses() == expected
     assert result.exit_status == 0
     assert_true_report(read_report(result.report), len(result.rows))
@@ -250,7 +250,8 @@ def test_randomised_faults_never_lose_or_repeat_a_change_and_statuses_stay_true(
 def test_short_lived_tokens_are_renewed_throughout_a_long_run(sandbox, tmp_path):
     path, expected = wave(tmp_path, sandbox, 60, 20)
     client = Client(sandbox.url, "admin@acme.com", "sandbox-demo")
-    result = import_file(client, path, batch_size=2, concurrency=1, report=tmp_path / "r.csv", allow_mass_remove=True)
+    result = import_file(client, path, ImportOptions(batch_size=2, concurrency=1, allow_mass_remove=True),
+                         report=tmp_path / "r.csv")
     assert result.exit_status == 0 and sandbox.store.addresses() == expected
     assert sandbox.store.requests[("POST", "/auth")] >= 3
 

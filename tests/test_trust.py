@@ -15,7 +15,7 @@ import pytest
 
 from bulkmail.client import Client
 from bulkmail.errors import Refused
-from bulkmail.importer import check_rails, import_file, load, open_journal, run_import
+from bulkmail.importer import ImportOptions, check_rails, import_file, load, open_journal
 from bulkmail.plan import Plan, make_plan
 from bulkmail.records import Row
 from bulkmail.retry import Retry
@@ -109,7 +109,7 @@ def test_a_folder_given_as_input_is_called_a_folder(bulkmail, tmp_path):
 def interrupted_run(path: Path, sandbox) -> None:
     """A run of ``path`` that sent its first row and died before hearing back (as kill -9 leaves it)."""
     table, rows = load(path)
-    journal, _ = open_journal(path, sandbox.settings.account_id)
+    journal, _, _ = open_journal(path, sandbox.settings.account_id)
     journal.mark_sent(rows[:1])
     sandbox.store.add(rows[0].email_address)  # the service applied it
     journal.close()
@@ -146,7 +146,7 @@ def test_a_resumed_remove_whose_answer_was_lost_keeps_the_ids_it_removed(bulkmai
     path = write_csv(tmp_path / "w.csv", ["action,email", "remove,leaver@acme.com"])
     table, rows = load(path)
     make_plan(Client(sandbox.url, "admin@acme.com", "sandbox-demo"), rows)
-    journal, _ = open_journal(path, sandbox.settings.account_id)
+    journal, _, _ = open_journal(path, sandbox.settings.account_id)
     journal.mark_sent(rows)
     sandbox.store.remove(mailbox["id"])  # applied; the answer never came back
     journal.close()
@@ -158,9 +158,9 @@ def test_a_resumed_remove_whose_answer_was_lost_keeps_the_ids_it_removed(bulkmai
 
 def test_the_same_file_in_two_accounts_has_two_journals(sandbox, tmp_path):
     path = write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
-    first, _ = open_journal(path, "account-1")
+    first, _, _ = open_journal(path, "account-1")
     try:
-        second, resuming = open_journal(path, "account-2")  # no lock conflict, no interrupted run
+        second, resuming, _ = open_journal(path, "account-2")  # no lock conflict, no interrupted run
         second.close()
     finally:
         first.close()
@@ -278,7 +278,8 @@ def test_not_found_suggests_the_closest_live_address(client, sandbox, tmp_path, 
     sandbox.store.add("nobody.hear@acme.com")
     lines = ["action,email", "remove,nobody.here@acme.com"] + [f"remove,x{n}@acme.com" for n in range(extra // 50)]
     lines.append("remove,nobody.hear@acme.co")  # a typo in the domain
-    result = import_file(client, write_csv(tmp_path / "w.csv", lines), report=tmp_path / "r.csv", dry_run=True)
+    result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(dry_run=True),
+                         report=tmp_path / "r.csv")
     assert result.rows[0].detail == "no such mailbox; nothing sent; did you mean nobody.hear@acme.com?"
     assert result.rows[-1].detail == "no such mailbox; nothing sent; did you mean nobody.hear@acme.com?"
 
