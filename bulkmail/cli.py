@@ -22,7 +22,7 @@ from .paths import REPORTS, STDIO, check_output, timestamp, unused_path
 from .records import NOT_ATTEMPTED, PLANNED, STATUSES
 from .report import problems
 from .retry import Retry
-from .table import check_safe_xml
+from .reading import check_safe_xml
 from .template import write_template
 from .words import plural
 
@@ -198,7 +198,7 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     profile when the name holds {profile}. An account that fails is reported; the others are
     written all the same (exit 1, or the failure's own code when every account failed)."""
     from .config import load_config
-    from .table import write_table
+    from .writing import write_table
 
     names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
     if not names:

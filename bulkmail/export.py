@@ -11,7 +11,7 @@ from typing import Iterator
 
 from .client import Client
 from .progress import progress as progress_bar
-from .table import write_table
+from .writing import write_table
 
 COLUMNS = ["id", "email_address_id", "email_address", "executive", "realname", "is_ad_mailbox"]
 

@@ -19,7 +19,7 @@ from .plan import Plan, make_plan, verify
 from .records import PLANNED, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
-from .table import Sheet, read_table
+from .reading import Sheet, read_table
 from .validate import validate
 
 # A plan removing more than this share of the account, and more than MASS_MIN mailboxes,

@@ -9,7 +9,8 @@ from typing import Iterator
 
 from .errors import ExitStatus
 from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row
-from .table import Sheet, Style, write_table
+from .reading import Sheet
+from .writing import Style, write_table
 
 FIRST_COLUMNS = ["row", "action", "email_address", "status", "detail"]
 MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attempts"]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .paths import output_format
-from .table import atomic_path, write_table
+from .writing import atomic_path, write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
 INSTRUCTIONS = [

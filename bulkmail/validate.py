@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from .errors import InputError
 from .records import DUPLICATE, INVALID, PLANNED, Row
-from .table import Sheet
+from .reading import Sheet
 
 ACTIONS = {"add", "remove"}
 TRUE = {"1", "yes", "true", "y"}
@@ -51,6 +51,56 @@ def _normalised(column: pd.Series, normalise) -> list[str]:
     return [values[c] for c in codes]
 
 
+class Cells(NamedTuple):
+    """One data row's cells as the rules see them (normalised, and the vectorised verdicts)."""
+
+    address: str
+    action: str
+    flag: str  # the executive cell, lower-cased
+    has_nul: bool
+    vouched: bool  # the fast pattern vouches for the address
+    allowed: frozenset[str]  # --domain, lower-cased ('' for none)
+
+
+# The rules, in order: each returns why the row cannot be used, or "" when it can.
+
+def no_nul(cells: Cells) -> str:
+    return "the row contains a NUL character; retype it" if cells.has_nul else ""
+
+
+def known_action(cells: Cells) -> str:
+    if cells.action in ACTIONS:
+        return ""
+    return f"unknown action {cells.action!r}: use add or remove" if cells.action else "action is empty: use add or remove"
+
+
+def has_address(cells: Cells) -> str:
+    return "" if cells.address else "email address is empty"
+
+
+def valid_address(cells: Cells) -> str:
+    if cells.vouched:
+        return ""
+    found = address_problem(cells.address)
+    return f"invalid email address {cells.address!r}: {found}" if found else ""
+
+
+def allowed_domain(cells: Cells) -> str:
+    domain = cells.address.rpartition("@")[2]
+    if not cells.allowed or domain.lower() in cells.allowed:
+        return ""
+    return f"domain {domain} is not among --domain {', '.join(sorted(cells.allowed))}"
+
+
+def executive_flag(cells: Cells) -> str:
+    if cells.action != "add" or cells.flag in TRUE or cells.flag in FALSE:
+        return ""
+    return f"executive must be 1/0, yes/no, true/false or y/n, not {cells.flag!r}"
+
+
+RULES = (no_nul, known_action, has_address, valid_address, allowed_domain, executive_flag)
+
+
 def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = ()) -> list[Row]:
     """One Row per data row, in order: status PLANNED when it passed, else INVALID or DUPLICATE
     with a detail. ``action`` fills rows without one (files with no action column)."""
@@ -58,36 +108,26 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     if "action" not in fields and action is None:
         raise InputError(f"{sheet.where} has no action column (headers: {', '.join(frame.columns)}). "
                          "Add an 'action' column (add or remove), or pass --action add or --action remove.")
-    index = frame.index
+    blank = [""] * len(frame)
     addresses = frame[fields["email_address"]]
     if "action" in fields:
         actions = _normalised(frame[fields["action"]], lambda v: re.sub(r"\s+", "", v.lower()) or action or "")
     else:
         actions = [action] * len(frame)
-    executive = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else [""] * len(frame)
-    names = frame[fields["realname"]] if "realname" in fields else [""] * len(frame)
+    flags = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else blank
+    names = frame[fields["realname"]] if "realname" in fields else blank
+    # Vectorised, once for the whole file: the NUL check and the fast address pattern.
     has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
-    fast = fast_ok(addresses)
-    allowed = {d.lower().lstrip("@") for d in domains}
+    vouched = fast_ok(addresses)
+    allowed = frozenset(d.lower().lstrip("@") for d in domains)
 
     rows: list[Row] = []
-    for number, address, act, flag, name, nul, quick in zip(index, addresses, actions, executive, names, has_nul,
-                                                             fast):
+    for number, address, act, flag, name, nul, quick in zip(frame.index, addresses, actions, flags, names, has_nul,
+                                                             vouched):
         row = Row(int(number), act, address, status=PLANNED, realname=name)
         rows.append(row)
-        problem = ""
-        if nul:
-            problem = "the row contains a NUL character; retype it"
-        elif act not in ACTIONS:
-            problem = f"unknown action {act!r}: use add or remove" if act else "action is empty: use add or remove"
-        elif not address:
-            problem = "email address is empty"
-        elif not quick and (found := address_problem(address)):
-            problem = f"invalid email address {address!r}: {found}"
-        elif allowed and address.rpartition("@")[2].lower() not in allowed:
-            problem = f"domain {address.rpartition('@')[2]} is not among --domain {', '.join(sorted(allowed))}"
-        elif act == "add" and flag not in TRUE and flag not in FALSE:
-            problem = f"executive must be 1/0, yes/no, true/false or y/n, not {flag!r}"
+        cells = Cells(address, act, flag, nul, quick, allowed)
+        problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
             row.status, row.detail = INVALID, problem
         elif act == "add" and flag:

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from bulkmail.export import COLUMNS, ExportOptions, export_mailboxes
-from bulkmail.table import neutralise
+from bulkmail.writing import neutralise
 
 
 def read_csv(path):

@@ -8,7 +8,8 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bulkmail.importer import check_file
-from bulkmail.table import BLANKS, FORMULA_START, neutralise, write_table
+from bulkmail.reading import BLANKS
+from bulkmail.writing import FORMULA_START, neutralise, write_table
 
 # Any text a cell can hold (XML cannot carry most control characters; CSV cannot carry NUL).
 cell_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=40)

@@ -7,7 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bulkmail.table import read_table
+from bulkmail.reading import read_table
 from bulkmail.template import write_template
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

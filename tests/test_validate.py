@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bulkmail.errors import InputError
-from bulkmail.table import read_table
+from bulkmail.reading import read_table
 from bulkmail.validate import address_problem, fast_ok, validate
 
 
@@ -108,3 +108,23 @@ def test_validate_verdicts_equal_email_validators_on_the_corpus(tmp_path):
     rows = validate(read_table(path))
     assert [r.email_address for r in rows] == CORPUS
     assert [r.status == "invalid" for r in rows] == [address_problem(a) != "" for a in CORPUS]
+
+
+@pytest.mark.parametrize("rule,cells,problem", [
+    ("no_nul", dict(has_nul=True), "the row contains a NUL character; retype it"),
+    ("known_action", dict(action="delete"), "unknown action 'delete': use add or remove"),
+    ("known_action", dict(action=""), "action is empty: use add or remove"),
+    ("has_address", dict(address=""), "email address is empty"),
+    ("valid_address", dict(address="a@@b", vouched=False),
+     "invalid email address 'a@@b': The part after the @-sign contains invalid characters: '@'."),
+    ("allowed_domain", dict(allowed=frozenset({"acme.com"}), address="a@Other.org"),
+     "domain Other.org is not among --domain acme.com"),
+    ("executive_flag", dict(flag="maybe"), "executive must be 1/0, yes/no, true/false or y/n, not 'maybe'"),
+])
+def test_each_rule_alone_says_what_is_wrong_and_passes_a_good_row(rule, cells, problem):
+    from bulkmail import validate as rules
+    good = rules.Cells(address="a@acme.com", action="add", flag="yes", has_nul=False, vouched=True,
+                       allowed=frozenset())
+    check = getattr(rules, rule)
+    assert check(good) == ""
+    assert check(good._replace(**cells)) == problem

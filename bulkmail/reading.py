@@ -1,39 +1,28 @@
-"""Spreadsheets in and out: read_table() for CSV/XLSX as text with Excel's row numbers,
-write_table() streaming CSV/XLSX atomically with formula-looking cells neutralised."""
+"""Spreadsheets in: read_table() reads CSV (any encoding Excel writes, any delimiter, preambles),
+XLSX/XLS/XLSB/ODS (the sheet with an email column, the header row below a title) or standard
+input, as text, with the row numbers Excel shows."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import itertools
 import os
 import re
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from .errors import InputError
-from .paths import READABLE, STDIO, output_format
+from .fields import ALIASES, normalise_header, resolve_fields
+from .paths import READABLE, STDIO
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
-# Canonical field -> header aliases, compared after normalise_header(); earlier aliases win.
-ALIASES = {
-    "action": ["action", "operation", "op", "addremove", "change"],
-    "email_address": ["emailaddress", "email", "mail", "emailaddr", "mailaddress", "smtpaddress",
-                      "primarysmtpaddress", "windowsemailaddress", "userprincipalname", "upn"],
-    "executive": ["executive", "exec", "isexecutive", "vip"],
-    "realname": ["realname", "name", "displayname", "fullname"],
-}
 # Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
 BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_TRIGGERS = frozenset(FORMULA_START)
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
@@ -46,12 +35,6 @@ def check_safe_xml() -> None:
     if not DEFUSEDXML:
         raise InputError("defusedxml is not installed, so XLSX files cannot be handled safely. "
                          "Reinstall bulkmail: python -m pip install -e .")
-
-
-def normalise_header(name: str) -> str:
-    """'Email Address [Required]' -> 'emailaddress'; 'E-mail' -> 'email'."""
-    name = re.sub(r"\[.*?\]|\(.*?\)", "", str(name))
-    return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
 @dataclass
@@ -69,9 +52,6 @@ class Sheet:
         if str(self.path) == STDIO:
             return "standard input"
         return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
-
-
-# -- reading ---------------------------------------------------------------------------------
 
 
 def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None) -> Sheet:
@@ -286,157 +266,3 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
     body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
     fields = resolve_fields(list(body.columns), mapping, where)
     return Sheet(path, name, body, fields, notes)
-
-
-def resolve_fields(headers: list[str], mapping: dict[str, str], where: str) -> dict[str, str]:
-    """Map canonical fields to the input's headers, by --map first, then by alias."""
-    by_norm: dict[str, str] = {}
-    for header in headers:
-        by_norm.setdefault(normalise_header(header), header)
-    fields: dict[str, str] = {}
-    for name, header in mapping.items():
-        if name not in ALIASES:
-            raise InputError(f"--map {name}=… names no field; use one of: {', '.join(ALIASES)}.")
-        if normalise_header(header) not in by_norm:
-            raise InputError(f"--map {name}=\"{header}\": no such column in {where} (headers: {', '.join(headers)}).")
-        fields[name] = by_norm[normalise_header(header)]
-    for name, aliases in ALIASES.items():
-        if name not in fields:
-            found = next((by_norm[a] for a in aliases if a in by_norm), None)
-            if found is not None:
-                fields[name] = found
-    if "email_address" not in fields:
-        raise InputError(f"Column for email address not found in {where} (headers: {', '.join(headers)}). "
-                         "Rename it to email_address or pass --map email_address=\"<header>\".")
-    return fields
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def neutralise(value):
-    """A CSV cell that Excel would run as a formula gets a leading apostrophe."""
-    if value.__class__ is str and value[:1] in _TRIGGERS:  # the hot path of every CSV written
-        return "'" + value
-    return value
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Write to a temporary file beside ``path`` and rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
-@dataclass
-class Style:
-    """XLSX extras: fills for the values of one column, and a second sheet of label/value rows."""
-
-    fill_column: str | None = None
-    fills: dict[str, str] = field(default_factory=dict)  # value -> RGB hex
-    summary: list[tuple[str, object]] = field(default_factory=list)
-    sheet_title: str = "Mailboxes"
-
-
-def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
-    """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
-    if str(path) == STDIO:  # standard output: CSV without a BOM, for pipes
-        return _write_csv(None, columns, rows)
-    path = Path(path)
-    suffix = output_format(path)
-    with atomic_path(path) as temporary:
-        if suffix == ".csv":
-            return _write_csv(temporary, columns, rows)
-        return _write_xlsx(temporary, columns, rows, style or Style())
-
-
-def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) -> int:
-    count = 0
-    with (open(path, "w", encoding="utf-8-sig", newline="") if path else _stdout()) as handle:
-        writer = csv.writer(handle)
-        writer.writerow([neutralise(c) for c in columns])
-        for row in rows:
-            writer.writerow([neutralise(row.get(c, "")) for c in columns])
-            count += 1
-    return count
-
-
-@contextmanager
-def _stdout() -> Iterator:
-    import sys
-
-    yield sys.stdout
-    sys.stdout.flush()
-
-
-def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(style.sheet_title)
-    rows = iter(rows)
-    sample = [row for _, row in zip(range(200), rows)]  # widths from the first rows, then stream
-    for position, column in enumerate(columns, 1):
-        widest = max([len(str(column))] + [len(str(r.get(column, ""))) for r in sample])
-        sheet.column_dimensions[get_column_letter(position)].width = min(60, max(8, widest + 2))
-    sheet.freeze_panes = "A2"
-    fills = {value: PatternFill("solid", fgColor=rgb) for value, rgb in style.fills.items()}
-    bold = Font(bold=True)
-
-    def cell(value, fill_value=False):
-        if isinstance(value, str):
-            # XML has no place for most control characters, and reads a bare CR as LF.
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value).replace("\r\n", "\n").replace("\r", "\n")
-        item = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, str) and value.startswith("="):
-            item.data_type = "s"  # keep it text: openpyxl would otherwise store a formula
-        if fill_value and value in fills:
-            item.fill = fills[value]
-        return item
-
-    try:
-        return _fill_xlsx(book, sheet, path, columns, itertools.chain(sample, rows), style, cell, bold)
-    except BaseException:
-        # A failed write leaves openpyxl's row writers open; closing them now keeps their
-        # "Exception ignored in generator" tracebacks off the user's terminal.
-        for worksheet in book.worksheets:
-            try:
-                worksheet.close()
-            except Exception:
-                pass
-        raise
-
-
-def _fill_xlsx(book, sheet, path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style, cell, bold) -> int:
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.filters import AutoFilter
-
-    header = []
-    for column in columns:
-        item = cell(column)
-        item.font = bold
-        header.append(item)
-    sheet.append(header)
-    count = 0
-    for row in rows:
-        sheet.append([cell(row.get(c, ""), c == style.fill_column) for c in columns])
-        count += 1
-    sheet.auto_filter = AutoFilter(ref=f"A1:{get_column_letter(max(1, len(columns)))}{count + 1}")
-    if style.summary:
-        summary = book.create_sheet("Summary")
-        summary.column_dimensions["A"].width = 24
-        summary.column_dimensions["B"].width = 60
-        for label, value in style.summary:
-            summary.append([cell(label, True), cell(value)])
-    book.save(path)
-    return count
