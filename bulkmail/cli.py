@@ -8,7 +8,10 @@ import logging
 import os
 import sys
 import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, TextIO
 
 import click
 
@@ -31,12 +34,26 @@ log = logging.getLogger("bulkmail")
 SHOW_PROBLEMS = 10
 
 
+@dataclass
+class Environment:
+    """What the command line runs in (like httpie's Environment): standard input and whether a
+    person is typing there. Tests make their own instead of replacing sys.stdin."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdin_isatty: bool | None = None
+
+    def __post_init__(self):
+        if self.stdin_isatty is None:
+            self.stdin_isatty = bool(self.stdin and self.stdin.isatty())
+
+
 class State:
     verbose = 0
     quiet = False
 
-    def __init__(self):
+    def __init__(self, env: Environment | None = None):
         self.profiles: list[str] = []  # --profile, in the order given
+        self.env = env or Environment()
 
 
 def output_options(f):
@@ -82,7 +99,7 @@ def force_option(f):
 
 
 def interactive() -> bool:
-    return sys.stdin.isatty()
+    return bool(state().env.stdin_isatty)
 
 
 def claim_output(path: Path, option: str, *, inputs=(), force: bool = False) -> Path:
@@ -598,7 +615,8 @@ def sandbox(host, port, mailboxes, accounts, **knobs):
     return ExitStatus.OK
 
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+# The demo's inputs ship with the package, so the demo works outside a checkout too.
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @cli.command()
@@ -611,8 +629,7 @@ def demo(output_dir):
 
     sample = SAMPLES / "onboarding-wave.xlsx"
     if not sample.is_file():
-        raise InputError(f"The demo's sample {sample} is missing; run bulkmail demo from a checkout "
-                         "installed with pip install -e.")
+        raise InputError(f"The demo's sample {sample} is missing: reinstall bulkmail.")
     with Sandbox(seed_mailboxes=250) as server:
         click.echo(f"Started a sandbox at {server.url} with 250 mailboxes "
                    f"(domains {', '.join(server.settings.domains)}).")
@@ -645,6 +662,16 @@ def setup_logging(verbose: int) -> None:
     log.propagate = False
 
 
+@contextmanager
+def reading_from(stdin: TextIO) -> Iterator[None]:
+    """Prompts and '-' inputs read ``stdin`` (click and the readers use sys.stdin)."""
+    saved, sys.stdin = sys.stdin, stdin
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with its status."""
     if argv is None and os.environ.get("_BULKMAIL_COMPLETE"):  # shell completion: click answers and exits
@@ -652,11 +679,13 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
-def run(argv: list[str] | None = None) -> int:
-    ctx_state = State()
+def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """The command line's exit status for ``argv``, run in ``env`` (default: this process's)."""
+    ctx_state = State(env)
     try:
         check_safe_xml()
-        with cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
+        with reading_from(ctx_state.env.stdin), \
+                cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
             return int(cli.invoke(ctx) or 0)
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code

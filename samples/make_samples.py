@@ -5,6 +5,7 @@ removes and "already present" rows meet real mailboxes in `bulkmail demo` and in
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -108,4 +109,9 @@ if __name__ == "__main__":
     onboarding(addresses)
     offboarding(addresses)
     every_error(addresses)
-    print("wrote", ", ".join(p.name for p in sorted(HERE.glob("*.*")) if p.suffix != ".py"))
+    shipped = HERE.parent / "bulkmail" / "samples"  # the copies the package ships for the demo
+    for path in sorted(HERE.glob("*.*")):
+        if path.suffix != ".py":
+            shutil.copyfile(path, shipped / path.name)
+    print("wrote", ", ".join(p.name for p in sorted(HERE.glob("*.*")) if p.suffix != ".py"), "and their copies in",
+          shipped)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import keyring
 import pytest
 from keyring.backends import fail
 
-from bulkmail.cli import run
+from bulkmail.cli import Environment, run
 from bulkmail.client import Client
 from bulkmail.retry import Retry
 from bulkmail.sandbox import Sandbox, Settings
@@ -76,9 +77,12 @@ def bulkmail(capsys, monkeypatch, sandbox, tmp_path):
     monkeypatch.delenv("BULKMAIL_ACCOUNT_ID", raising=False)
     monkeypatch.chdir(tmp_path)
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, stdin: str | bytes = b"", tty: bool = False) -> Result:
+        """``stdin``: what standard input holds; ``tty``: whether a person is typing there."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        env = Environment(stdin=io.TextIOWrapper(io.BytesIO(data)), stdin_isatty=tty)
         capsys.readouterr()
-        code = run([str(a) for a in args])
+        code = run([str(a) for a in args], env)
         out, err = capsys.readouterr()
         return Result(int(code), out, err)
 

@@ -127,15 +127,9 @@ def test_verbose_says_what_was_detected_in_the_file(bulkmail, tmp_path):
 
 
 def test_answering_no_at_the_prompt_sends_nothing(bulkmail, sandbox, tmp_path, monkeypatch):
-    import io
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
     (tmp_path / "w.csv").write_text("action,email\nadd,a@acme.com\n")
-    result = bulkmail("import", "w.csv")
+    result = bulkmail("import", "w.csv", stdin="n\n", tty=True)
     assert f"About to add 1 and remove 0 mailboxes in account {sandbox.settings.account_id} ({sandbox.url}). " \
            "Continue? [y/N]: " in result.err
     assert result.err.endswith("Error: You answered no at the prompt; nothing was sent.\n")

@@ -131,7 +131,7 @@ def test_rejection_message_is_taken_from_json_message_error_or_an_html_page(clie
 
 def test_get_retries_429_waiting_what_retry_after_says(client, sandbox, sleeps):
     client.login()
-    sandbox.app.script(Fault(429, retry_after=7), Fault(503))
+    sandbox.script(Fault(429, retry_after=7), Fault(503))
     assert client.get_page(1).items == []
     assert sleeps[0] == 7.0 and len(sleeps) == 2
     assert sandbox.store.requests[("GET", "/email/mailbox/v2")] == 3
@@ -141,7 +141,7 @@ def test_persistent_503_gives_up_with_growing_capped_waits(sandbox, sleeps):
     client = Client(sandbox.url, "admin@acme.com", "sandbox-demo",
                     retry=Retry(attempts=8, backoff=1, cap=5, sleep=sleeps, random=lambda: 1.0))
     client.login()
-    sandbox.app.script(*[Fault(503, method="GET")] * 8)
+    sandbox.script(*[Fault(503, method="GET")] * 8)
     with pytest.raises(UnreachableError, match=r"The service kept failing \(503 Service Unavailable"):
         client.get_page(1)
     assert sleeps == [1, 2, 4, 5, 5, 5, 5]

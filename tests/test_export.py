@@ -69,15 +69,12 @@ def test_neutralise_leaves_plain_text_and_numbers_alone():
 
 def test_export_notices_the_list_growing_during_the_walk(client, sandbox, tmp_path):
     sandbox.store.seed(150, sandbox.settings.domains)
-    served = sandbox.server.app
 
-    def grow_after_first_page(environ, start_response):
-        answer = served(environ, start_response)
-        if environ["QUERY_STRING"].startswith("page=1&") and len(sandbox.store.mailboxes) == 150:
+    def grow_after_first_page(request):
+        if request.args.get("page") == "1" and len(sandbox.store.mailboxes) == 150:
             sandbox.store.add("late@acme.com")
-        return answer
 
-    sandbox.server.app = grow_after_first_page
+    sandbox.on_request(grow_after_first_page)
     result = export_mailboxes(client, tmp_path / "g.csv", ExportOptions(concurrency=1))
     assert result.total_changed and result.totals[0] == 150 and result.totals[-1] == 151
     assert result.rows == 151
@@ -85,7 +82,7 @@ def test_export_notices_the_list_growing_during_the_walk(client, sandbox, tmp_pa
 
 def test_a_failed_export_leaves_no_partial_file(client, sandbox, tmp_path):
     sandbox.store.seed(150, sandbox.settings.domains)
-    sandbox.settings.ignore_page = True
+    sandbox.configure(ignore_page=True)
     target = tmp_path / "broken.csv"
     with pytest.raises(Exception, match="ignores paging"):
         export_mailboxes(client, target)

@@ -106,7 +106,7 @@ def test_413_halves_the_batch_size_for_the_rest_of_the_run(client, sandbox, tmp_
 
 def test_lost_answer_is_settled_by_re_reading_not_by_resending(client, sandbox, tmp_path):
     sandbox.store.add("already@acme.com")  # a domain in use: both rows go in one batch, no canary first
-    sandbox.app.script(Fault(lost=True, method="POST", path="/email/mailbox"))
+    sandbox.script(Fault(lost=True, method="POST", path="/email/mailbox"))
     result = import_file(client, write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com", "add,b@acme.com"]),
                          report=tmp_path / "r.csv")
     assert [(r.status, r.detail) for r in result.rows] == [("added", LOST_ANSWER)] * 2
@@ -115,7 +115,7 @@ def test_lost_answer_is_settled_by_re_reading_not_by_resending(client, sandbox, 
 
 def test_5xx_on_a_change_is_re_read_then_only_the_missing_rows_are_sent_again(client, sandbox, sleeps, tmp_path):
     sandbox.store.add("gone@acme.com")
-    sandbox.app.script(Fault(503, method="DELETE"))
+    sandbox.script(Fault(503, method="DELETE"))
     result = import_file(client, write_csv(tmp_path / "l.csv", ["action,email", "remove,gone@acme.com"]),
                          report=tmp_path / "r.csv")
     assert [(r.status, r.attempts) for r in result.rows] == [("removed", 2)]
@@ -123,8 +123,7 @@ def test_5xx_on_a_change_is_re_read_then_only_the_missing_rows_are_sent_again(cl
 
 
 def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(client, sandbox, tmp_path):
-    sandbox.settings.max_batch = None
-    sandbox.app.script(*[Fault(503, method="POST", path="/email/mailbox")] * 10)
+    sandbox.script(*[Fault(503, method="POST", path="/email/mailbox")] * 10)
     lines = ["action,email"] + [f"add,u{n}@acme.com" for n in range(5)]
     result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(batch_size=2, concurrency=1),
                          report=tmp_path / "r.csv")
@@ -135,7 +134,7 @@ def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(client, sandbox, tm
 
 
 def test_token_refused_twice_stops_with_exit_3_and_a_report(client, sandbox, tmp_path):
-    sandbox.app.script(Fault(401, method="POST", path="/email/mailbox"), Fault(401, method="POST", path="/email/mailbox"))
+    sandbox.script(Fault(401, method="POST", path="/email/mailbox"), Fault(401, method="POST", path="/email/mailbox"))
     result = import_file(client, write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"]),
                          report=tmp_path / "r.csv")
     assert result.exit_status == ExitStatus.AUTH

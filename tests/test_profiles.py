@@ -197,15 +197,9 @@ def test_a_failing_password_command_is_a_clear_error(bulkmail, sandbox, monkeypa
 
 @pytest.mark.filterwarnings("ignore::getpass.GetPassWarning")  # a fake terminal cannot hide the echo
 def test_login_save_stores_a_typed_password(bulkmail, sandbox, monkeypatch, memory_keyring):
-    import io
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
 
     monkeypatch.delenv("BULKMAIL_PASSWORD")
-    monkeypatch.setattr("sys.stdin", Terminal("sandbox-demo\n"))
-    result = bulkmail("login", "--save")
+    result = bulkmail("login", "--save", stdin="sandbox-demo\n", tty=True)
     assert result.code == 0, result.err
     assert result.out.splitlines()[-1] == f"Saved the password in the keyring for admin@acme.com at {sandbox.url}."
     assert memory_keyring.entries[(keyring_key(sandbox.url), "admin@acme.com")] == "sandbox-demo"

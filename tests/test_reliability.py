@@ -159,7 +159,7 @@ def test_a_second_run_on_the_same_file_is_refused_while_the_first_holds_it(bulkm
 
 def test_mutation_answered_429_is_sent_again_after_retry_after_or_backoff(client, sandbox, sleeps, tmp_path):
     client.login()
-    sandbox.app.script(Fault(429, method="POST", path="/email/mailbox", retry_after=3),
+    sandbox.script(Fault(429, method="POST", path="/email/mailbox", retry_after=3),
                        Fault(429, method="POST", path="/email/mailbox"))
     result = import_file(client, write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"]),
                          report=tmp_path / "r.csv")
@@ -230,13 +230,11 @@ def test_client_repr_and_settings_repr_hide_the_password():
 @pytest.mark.parametrize("seed", range(4))
 def test_randomised_faults_never_lose_or_repeat_a_change_and_statuses_stay_true(sandbox, sleeps, tmp_path, seed):
     rng = random.Random(seed)
-    sandbox.settings.__dict__.update(error_rate=0.15, lost_rate=0.1, rate_limit_rate=0.05, retry_after=rng.choice([None, 0.1]),
-                                     duplicate_add=rng.choice(["conflict", "ignore"]),
-                                     missing_remove=rng.choice(["not_found", "ignore"]),
-                                     post_answer=rng.choice(["success", "list", "created", "empty"]),
-                                     delete_answer=rng.choice(["body", "empty"]),
-                                     max_batch=rng.choice([None, 16]), page_size_max=rng.choice([7, 100]))
-    sandbox.app._rng.seed(seed)
+    sandbox.configure(error_rate=0.15, lost_rate=0.1, rate_limit_rate=0.05, retry_after=rng.choice([None, 0.1]),
+                      duplicate_add=rng.choice(["conflict", "ignore"]), missing_remove=rng.choice(["not_found", "ignore"]),
+                      post_answer=rng.choice(["success", "list", "created", "empty"]),
+                      delete_answer=rng.choice(["body", "empty"]), max_batch=rng.choice([None, 16]),
+                      page_size_max=rng.choice([7, 100]), seed=seed)
     path, expected = wave(tmp_path, sandbox, rng.randint(20, 80), rng.randint(5, 30))
     client = Client(sandbox.url, "admin@acme.com", "sandbox-demo", retry=Retry(attempts=12, sleep=sleeps))
     options = ImportOptions(batch_size=rng.choice([5, 25, 100]), concurrency=rng.choice([1, 4]), allow_mass_remove=True)
@@ -260,7 +258,7 @@ def test_lost_answer_that_cannot_be_re_read_is_failed_in_doubt_not_not_attempted
     client = Client(sandbox.url, "admin@acme.com", "sandbox-demo", retry=Retry(attempts=2, sleep=sleeps))
     table, rows = load(write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"]))
     plan = make_plan(client, rows)
-    sandbox.app.script(Fault(lost=True, method="POST", path="/email/mailbox"),
+    sandbox.script(Fault(lost=True, method="POST", path="/email/mailbox"),
                        *[Fault(503, method="GET")] * 2)  # then the re-read fails too
     sender = Sender(client)
     sender.send(plan)

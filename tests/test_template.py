@@ -49,3 +49,12 @@ def test_template_command_writes_the_file(bulkmail, tmp_path):
     result = bulkmail("template", "-o", "mine.csv")
     assert (result.code, result.out) == (0, "Wrote mine.csv\n")
     assert (tmp_path / "mine.csv").read_bytes() == b"\xef\xbb\xbfaction,email_address,executive,realname\r\n"
+
+
+def test_the_samples_the_package_ships_are_the_ones_in_samples():
+    shipped = Path(__file__).resolve().parent.parent / "bulkmail" / "samples"
+    names = sorted(p.name for p in shipped.iterdir())
+    assert names == ["every-error.xlsx", "offboarding.csv", "onboarding-wave.xlsx"]
+    for name in names:
+        assert (shipped / name).read_bytes() == (TEMPLATES.parent / "samples" / name).read_bytes(), (
+            f"{name} differs: regenerate with python samples/make_samples.py")

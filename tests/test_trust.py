@@ -3,7 +3,6 @@ journals found from any folder, rails that judge right, and a terminal that tell
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -20,14 +19,7 @@ from bulkmail.plan import Plan, make_plan
 from bulkmail.records import Row
 from bulkmail.retry import Retry
 from bulkmail.sandbox import Fault
-from helpers import DELETES, POSTS, SAMPLES, read_report, write_csv
-
-
-class Terminal(io.StringIO):
-    """Standard input as a terminal that types ``text``."""
-
-    def isatty(self):
-        return True
+from helpers import DELETES, POSTS, read_report, write_csv
 
 
 # -- never lose a file -------------------------------------------------------------------------
@@ -45,8 +37,7 @@ def test_template_over_an_existing_file_is_refused_and_the_file_kept(bulkmail, t
 
 def test_an_existing_output_is_replaced_after_a_yes_in_a_terminal(bulkmail, tmp_path, monkeypatch):
     (tmp_path / "t.csv").write_text("old")
-    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
-    result = bulkmail("template", "-o", "t.csv")
+    result = bulkmail("template", "-o", "t.csv", stdin="y\n", tty=True)
     assert result.code == 0 and "t.csv exists already. Replace it? [y/N]: " in result.err
     assert (tmp_path / "t.csv").read_bytes() == "\ufeffaction,email_address,executive,realname\r\n".encode()
 
@@ -169,10 +160,8 @@ def test_the_same_file_in_two_accounts_has_two_journals(sandbox, tmp_path):
 
 def test_ctrl_c_at_the_prompt_leaves_nothing_to_resume(bulkmail, sandbox, tmp_path, monkeypatch):
     write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
-    monkeypatch.setattr("sys.stdin", Terminal(""))  # the prompt reads end-of-input, as after Ctrl-C
-    stopped = bulkmail("import", "w.csv")
+    stopped = bulkmail("import", "w.csv", tty=True)  # the prompt reads end-of-input, as after Ctrl-C
     assert stopped.code == 130 and sandbox.store.addresses() == set()
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
     again = bulkmail("import", "w.csv", "--yes")
     assert again.code == 0, again.err
     assert sandbox.store.addresses() == {"a@acme.com"}
@@ -252,7 +241,7 @@ def test_a_registered_but_empty_domain_passes_its_canary_and_the_rest_follow_in_
 
 @pytest.mark.parametrize("settings", [{"domains": ("acme.com", "newco.com")}], indirect=True)
 def test_a_canary_refused_for_itself_lets_the_next_row_try(client, sandbox, tmp_path):
-    sandbox.app.script(Fault(422, method="POST", path="/email/mailbox"))  # a refusal that does not name the domain
+    sandbox.script(Fault(422, method="POST", path="/email/mailbox"))  # a refusal that does not name the domain
     lines = ["action,email", "add,first@newco.com", "add,second@newco.com", "add,third@newco.com"]
     result = import_file(client, write_csv(tmp_path / "w.csv", lines), report=tmp_path / "r.csv")
     assert [row.status for row in result.rows] == ["failed", "added", "added"]
@@ -376,21 +365,18 @@ def test_an_ods_file_is_read_like_xlsx_and_reported_as_xlsx(bulkmail, tmp_path):
 
 
 def test_validate_reads_csv_from_standard_input(bulkmail, tmp_path, monkeypatch):
-    stdin = io.TextIOWrapper(io.BytesIO(b"action,email\nadd,a@acme.com\nadd,nope\n"))
-    monkeypatch.setattr("sys.stdin", stdin)
-    result = bulkmail("validate", "-")
+    result = bulkmail("validate", "-", stdin="action,email\nadd,a@acme.com\nadd,nope\n")
     assert result.code == 1
     assert result.out.splitlines()[:2] == ["Read 2 rows from standard input.", "Results: invalid 1, valid 1"]
     assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
 
 
 def test_import_reads_csv_from_standard_input_and_refuses_resume_there(bulkmail, sandbox, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"action,email\nadd,piped@acme.com\n")))
-    result = bulkmail("import", "-", "--yes")
+    result = bulkmail("import", "-", "--yes", stdin="action,email\nadd,piped@acme.com\n")
     assert result.code == 0, result.err
     assert sandbox.store.addresses() == {"piped@acme.com"}
     assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
-    resumed = bulkmail("import", "-", "--yes", "--resume")
+    resumed = bulkmail("import", "-", "--yes", "--resume", stdin="action,email\nadd,piped@acme.com\n")
     assert (resumed.code, resumed.err) == (2, "Error: --resume needs the input file again; standard input cannot be "
                                               "read twice. Save the input to a file and import that.\n")
 
@@ -431,10 +417,11 @@ def test_counts_of_one_are_singular(bulkmail, sandbox, tmp_path):
 
 
 def test_the_demo_ends_with_a_command_that_works_when_copied(bulkmail):
+    from bulkmail.cli import SAMPLES as SHIPPED
     result = bulkmail("demo", "-q")
     hint = result.out.splitlines()[-1]
     assert hint == (f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME=admin@acme.com "
-                    f"BULKMAIL_PASSWORD=sandbox-demo bulkmail import {SAMPLES / 'every-error.xlsx'} --dry-run")
+                    f"BULKMAIL_PASSWORD=sandbox-demo bulkmail import {SHIPPED / 'every-error.xlsx'} --dry-run")
     assert Path(hint.split(" import ")[1].split(" --")[0]).is_file()
 
 

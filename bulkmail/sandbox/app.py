@@ -10,7 +10,8 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Callable
 from http import HTTPStatus
 
 from werkzeug.exceptions import HTTPException
@@ -102,6 +103,7 @@ class SandboxApp:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, accounts: int = 1):
         self.settings = settings or Settings()
         self.store = store or Store()
+        self.hooks: list[Callable[[Request], None]] = []  # called after each answer (tests)
         self.extra_accounts = [extra_account(n) for n in range(2, accounts + 1)]
         self.faults: deque[Fault] = deque()
         self._rng = random.Random(self.settings.seed)
@@ -110,6 +112,18 @@ class SandboxApp:
     def script(self, *faults: Fault) -> None:
         """Queue faults for the next calls that match them."""
         self.faults.extend(faults)
+
+    def configure(self, **knobs) -> None:
+        """Change any Settings field while serving; ``seed`` also restarts the fault dice."""
+        known = {f.name for f in fields(Settings)}
+        unknown = sorted(set(knobs) - known)
+        if unknown:
+            raise TypeError(f"unknown sandbox settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        for name, value in knobs.items():
+            setattr(self.settings, name, value)
+        if "seed" in knobs:
+            with self._rng_lock:
+                self._rng.seed(knobs["seed"])
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -121,6 +135,8 @@ class SandboxApp:
             response = self.error(err.status, err.message)
         except HTTPException as exc:
             response = exc.get_response()
+        for hook in self.hooks:
+            hook(request)
         return response(environ, start_response)
 
     def _chance(self, rate: float) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request
 
-from .app import Account, SandboxApp, Settings
+from .app import Account, Fault, SandboxApp, Settings
 from .store import Store
 
 
@@ -56,6 +58,20 @@ class Sandbox:
     def url(self) -> str:
         host = self.server.server_address[0]
         return f"http://{host}:{self.server.server_port}"
+
+    def configure(self, **knobs) -> Sandbox:
+        """Change how the sandbox behaves while it serves: any Settings field (an API variant or
+        a fault knob); ``seed`` restarts the fault dice."""
+        self.app.configure(**knobs)
+        return self
+
+    def script(self, *faults: Fault) -> None:
+        """Queue scripted answers (a status, or a lost answer) for the next matching calls."""
+        self.app.script(*faults)
+
+    def on_request(self, hook: Callable[[Request], None]) -> None:
+        """Call ``hook(request)`` after each answer, e.g. to change the state mid-walk."""
+        self.app.hooks.append(hook)
 
     def start(self) -> Sandbox:
         # A short poll keeps close() quick (tests start and stop hundreds of sandboxes).
