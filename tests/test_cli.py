@@ -183,3 +183,9 @@ def test_password_is_asked_in_a_terminal_without_echo_and_never_shown(sandbox):
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "Password: " in text and "Logged in to " in text
     assert "sandbox-demo" not in text  # not echoed, not printed
+
+
+def test_resume_with_fresh_is_refused_before_anything_is_read(bulkmail, sandbox):
+    result = bulkmail("import", "missing.csv", "--resume", "--fresh")
+    assert (result.code, result.err) == (2, "Error: --resume cannot be combined with --fresh or --dry-run.\n")
+    assert sandbox.store.requests[("POST", "/auth")] == 0

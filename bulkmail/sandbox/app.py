@@ -84,13 +84,15 @@ def extra_account(number: int) -> Account:
 
 @dataclass
 class Fault:
-    """A scripted answer for the next matching call (tests): a status, or a lost answer."""
+    """A scripted answer for the next matching call (tests): a status (with this ``body``
+    instead of an error message, if given), or a lost answer."""
 
     status: int | None = None
     method: str | None = None
     path: str | None = None
     retry_after: float | None = None
     lost: bool = False
+    body: str | None = None  # e.g. a malformed list answer: '{"data": "oops"}', or an HTML page
 
 
 @dataclass
@@ -192,6 +194,8 @@ class SandboxApp:
         if s.latency:
             time.sleep(s.latency)
         fault = self._take_fault(method, path)
+        if fault and fault.body is not None:
+            return Response(fault.body, status=status_line(fault.status or 200), mimetype="application/json")
         if fault and fault.status:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return self.error(fault.status, f"Scripted fault {fault.status}", headers)
