@@ -185,7 +185,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
         _run(client, result, options, confirm, journal)
-        result.report = _write_report_somewhere(report or default_report_path(table.path), result)
+        result.report = _write_report_somewhere(report or default_report_path(table.path), result, options.progress)
         if journal is not None:
             resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
             if not resumable:  # finished, or stopped before anything was sent: nothing to resume
@@ -239,11 +239,11 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
     result.summary.append(("exit status", int(result.exit_status)))
 
 
-def _write_report_somewhere(path: str | os.PathLike, result: ImportResult) -> Path:
+def _write_report_somewhere(path: str | os.PathLike, result: ImportResult, progress: bool = False) -> Path:
     """The report, at ``path`` or, when that fails after changes were made, in a fallback folder
     (said in a warning): a run never ends without its report."""
     try:
-        return write_report(path, result.sheet, result.rows, result.summary)
+        return write_report(path, result.sheet, result.rows, result.summary, progress)
     except OSError as exc:
         fallback = fallback_folder() / Path(path).name
         result.warnings.append(f"Could not write the report to {path} ({exc.strerror or exc}); "

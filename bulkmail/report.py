@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ExitStatus
-from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row
+from .progress import progress as progress_bar
+from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row, Status
 from .reading import Sheet
 from .writing import Style, write_table
 
@@ -17,9 +18,9 @@ MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attem
 GREEN, PALE_GREEN, RED, GREY, AMBER = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C"
 # Nothing was changed for these rows, and a typo looks just like them: colours of their own.
 ORANGE, BLUE = "F8CBAD", "BDD7EE"
-FILLS = {"added": GREEN, "removed": GREEN, "already_present": BLUE, "not_found": ORANGE,
-         "would_add": PALE_GREEN, "would_remove": PALE_GREEN, "valid": PALE_GREEN, "duplicate": AMBER,
-         "invalid": RED, "failed": RED, "not_attempted": GREY}
+FILLS = {Status.ADDED: GREEN, Status.REMOVED: GREEN, Status.ALREADY_PRESENT: BLUE, Status.NOT_FOUND: ORANGE,
+         Status.WOULD_ADD: PALE_GREEN, Status.WOULD_REMOVE: PALE_GREEN, Status.VALID: PALE_GREEN,
+         Status.DUPLICATE: AMBER, Status.INVALID: RED, Status.FAILED: RED, Status.NOT_ATTEMPTED: GREY}
 
 
 def counts(rows: list[Row]) -> Counter:
@@ -61,11 +62,15 @@ def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
         yield line
 
 
-def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = ()) -> Path:
-    """Write the report as .csv or .xlsx (coloured statuses, frozen header, filter, a Summary sheet)."""
+def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = (),
+                 progress: bool = False) -> Path:
+    """Write the report as .csv or .xlsx (coloured statuses, frozen header, filter, a Summary
+    sheet); a progress bar shows when writing takes more than a second."""
     columns, _ = report_columns(sheet)
     tally = counts(rows)
-    lines = [("input", sheet.where), *summary] + [(s, tally[s]) for s in STATUSES if tally[s]]
-    style = Style(fill_column="status", fills=FILLS, summary=lines, sheet_title="Results")
-    write_table(path, columns, report_rows(sheet, rows), style)
+    lines = [("input", sheet.where), *summary] + [(s.value, tally[s]) for s in STATUSES if tally[s]]
+    style = Style(fill_column="status", fills={s.value: rgb for s, rgb in FILLS.items()}, summary=lines,
+                  sheet_title="Results")
+    with progress_bar(len(rows), "Writing the report", "row", progress, delay=1.0) as bar:
+        write_table(path, columns, (bar.update(1) or line for line in report_rows(sheet, rows)), style)
     return Path(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .paths import STDIO, output_format
+from .xlsx import SheetSpec, write_xlsx
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TRIGGERS = frozenset(FORMULA_START)
@@ -79,67 +80,15 @@ def _stdout() -> Iterator:
 
 
 def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(style.sheet_title)
+    """A bold frozen header, widths from the first rows, a filter, the fill column coloured by
+    conditional formatting, and the Summary sheet when there is one."""
     rows = iter(rows)
     sample = [row for _, row in zip(range(200), rows)]  # widths from the first rows, then stream
-    for position, column in enumerate(columns, 1):
-        widest = max([len(str(column))] + [len(str(r.get(column, ""))) for r in sample])
-        sheet.column_dimensions[get_column_letter(position)].width = min(60, max(8, widest + 2))
-    sheet.freeze_panes = "A2"
-    fills = {value: PatternFill("solid", fgColor=rgb) for value, rgb in style.fills.items()}
-    bold = Font(bold=True)
-
-    def cell(value, fill_value=False):
-        if isinstance(value, str):
-            # XML has no place for most control characters, and reads a bare CR as LF.
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value).replace("\r\n", "\n").replace("\r", "\n")
-        item = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, str) and value.startswith("="):
-            item.data_type = "s"  # keep it text: openpyxl would otherwise store a formula
-        if fill_value and value in fills:
-            item.fill = fills[value]
-        return item
-
-    try:
-        return _fill_xlsx(book, sheet, path, columns, itertools.chain(sample, rows), style, cell, bold)
-    except BaseException:
-        # A failed write leaves openpyxl's row writers open; closing them now keeps their
-        # "Exception ignored in generator" tracebacks off the user's terminal.
-        for worksheet in book.worksheets:
-            try:
-                worksheet.close()
-            except Exception:
-                pass
-        raise
-
-
-def _fill_xlsx(book, sheet, path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style, cell, bold) -> int:
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.filters import AutoFilter
-
-    header = []
-    for column in columns:
-        item = cell(column)
-        item.font = bold
-        header.append(item)
-    sheet.append(header)
-    count = 0
-    for row in rows:
-        sheet.append([cell(row.get(c, ""), c == style.fill_column) for c in columns])
-        count += 1
-    sheet.auto_filter = AutoFilter(ref=f"A1:{get_column_letter(max(1, len(columns)))}{count + 1}")
+    widths = [min(60, max(8, max([len(str(c))] + [len(str(r.get(c, ""))) for r in sample]) + 2)) for c in columns]
+    body = itertools.chain([list(columns)], ([row.get(c, "") for c in columns] for row in itertools.chain(sample, rows)))
+    fill_column = columns.index(style.fill_column) if style.fill_column in columns else None
+    sheets = [SheetSpec(style.sheet_title, body, widths, fill_column=fill_column, fills=style.fills)]
     if style.summary:
-        summary = book.create_sheet("Summary")
-        summary.column_dimensions["A"].width = 24
-        summary.column_dimensions["B"].width = 60
-        for label, value in style.summary:
-            summary.append([cell(label, True), cell(value)])
-    book.save(path)
-    return count
+        sheets.append(SheetSpec("Summary", ([label, value] for label, value in style.summary), [24, 60], header=False,
+                                fill_column=0, fills=style.fills))
+    return write_xlsx(path, sheets)[0]

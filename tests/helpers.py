@@ -24,3 +24,9 @@ def read_report(path, sheet: str = "Results") -> list[dict]:
 def write_csv(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def status_colours(path, sheet: str = "Results") -> dict[str, str]:
+    """The XLSX report's colour for each status value: its conditional formatting rules."""
+    rules = openpyxl.load_workbook(path)[sheet].conditional_formatting
+    return {rule.formula[0].strip('"'): rule.dxf.fill.bgColor.rgb[-6:] for cf in rules for rule in cf.rules}

@@ -13,7 +13,7 @@ from bulkmail.plan import make_plan, verify
 from bulkmail.sandbox import Fault
 from bulkmail.send import LOST_ANSWER, Sender
 from corpus import CORPUS, EXISTING
-from helpers import DELETES, POSTS, SAMPLES, read_report, write_csv
+from helpers import DELETES, POSTS, SAMPLES, read_report, status_colours, write_csv
 
 @pytest.fixture
 def demo_state(sandbox):
@@ -177,7 +177,10 @@ def test_xlsx_report_has_summary_sheet_filter_and_coloured_statuses(bulkmail, de
     book = openpyxl.load_workbook(tmp_path / "r.xlsx")
     results, summary = book["Results"], book["Summary"]
     assert results.freeze_panes == "A2" and results.auto_filter.ref == "A1:M14"
-    assert results["D2"].value == "added" and results["D2"].fill.fgColor.rgb.endswith("C6EFCE")
+    assert results["D2"].value == "added" and results["A1"].font.b
+    colours = status_colours(tmp_path / "r.xlsx")
+    assert colours["added"] == "C6EFCE" and colours["failed"] == "FFC7CE"
+    assert [cf.sqref for cf in results.conditional_formatting] == ["D2:D14"]  # colours follow edits of the column
     assert dict(summary.iter_rows(values_only=True))["failed"] == 1
 
 
