@@ -7,12 +7,31 @@ Library use::
         export_mailboxes(client, "mailboxes.xlsx")
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-from .client import Client, check_response  # noqa: E402
-from .errors import BulkmailError, ExitStatus  # noqa: E402
-from .export import ExportOptions, export_mailboxes  # noqa: E402
-from .importer import ImportOptions, ImportResult, ReadOptions, check_file, import_file, run_import  # noqa: E402
+# Public name -> the module that defines it. Imported on first use (PEP 562), so that the
+# command line's --help and --version do not pay for requests and pandas.
+_EXPORTS = {
+    "Client": "client", "check_response": "client",
+    "BulkmailError": "errors", "ExitStatus": "errors",
+    "ExportOptions": "export", "export_mailboxes": "export",
+    "ImportOptions": "importer", "ImportResult": "importer", "ReadOptions": "importer", "check_file": "importer",
+    "import_file": "importer", "run_import": "importer",
+}
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = ["BulkmailError", "Client", "ExitStatus", "ExportOptions", "ImportOptions", "ImportResult", "ReadOptions",
-           "check_file", "check_response", "export_mailboxes", "import_file", "run_import", "__version__"]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bulkmail' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

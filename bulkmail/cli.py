@@ -11,23 +11,25 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 import click
 
 from . import __version__
-from .client import Client
 from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
 from .errors import BulkmailError, ExitStatus, InputError, OutputExists
-from .export import ExportOptions, collect_mailboxes, export_mailboxes
-from .importer import ImportOptions, ReadOptions, check_file, default_report_path, load, run_import
-from .paths import REPORTS, STDIO, check_output, timestamp, unused_path
+from .paths import REPORTS, STDIO, check_output, default_output, timestamp, unused_path
 from .records import NOT_ATTEMPTED, PLANNED, STATUSES
-from .report import problems
 from .retry import Retry
-from .reading import check_safe_xml
-from .template import write_template
 from .words import plural
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .export import ExportOptions
+    from .importer import ReadOptions
+
+# The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
+# use them, so that --help, --version and completion start in a blink.
 
 log = logging.getLogger("bulkmail")
 # The terminal lists this many rows to look at; the report has them all.
@@ -130,6 +132,7 @@ def ask(label: str, secret: bool) -> str:
 def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
     """A logged-in client; the password is asked without echo when nothing else has it and
     the run is interactive."""
+    from .client import Client
     fill_password(settings, ask if interactive() else None)
     for line in describe(settings):
         log.info(line)
@@ -193,6 +196,7 @@ def login(base_url, retries, save):
 @connection_options
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
+    from .export import ExportOptions, export_mailboxes
     options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency, progress=not state().quiet)
     if all_profiles or len(state().profiles) > 1:
         return export_accounts(output, all_profiles, force, base_url, retries, options)
@@ -214,6 +218,7 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     """One export across accounts: a file with a first column 'profile', or one file per
     profile when the name holds {profile}. An account that fails is reported; the others are
     written all the same (exit 1, or the failure's own code when every account failed)."""
+    from .export import collect_mailboxes, export_mailboxes
     from .config import load_config
     from .writing import write_table
 
@@ -297,6 +302,7 @@ def tally_line(tally) -> str:
 
 def print_results(result) -> None:
     """The counts, the first rows to look at, warnings, and where the report is."""
+    from .report import problems
     click.echo(f"Results: {tally_line(result.counts)}")
     look = problems(result.rows)
     if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
@@ -334,13 +340,14 @@ def print_results(result) -> None:
 def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, batch_size, no_verify, resume, fresh,
             max_remove, allow_mass_remove, strict, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
+    from .importer import ImportOptions, load, run_import
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     from_stdin = str(path) == STDIO
     if from_stdin and resume:
         raise InputError("--resume needs the input file again; standard input cannot be read twice. "
                          "Save the input to a file and import that.")
-    report = claim_output(report or default_report_path(path), "--report", inputs=[path], force=force)
+    report = claim_output(report or default_output(path), "--report", inputs=[path], force=force)
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
     table, rows = load(path, reading_options(sheet, mapping, action, settings.domains))
     report_reading(table, len(rows))
@@ -381,6 +388,9 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
 
 
 def reading_options(sheet, mapping, action, domains) -> ReadOptions:
+    """How to read the input, from the shared file options."""
+    from .importer import ReadOptions
+
     return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                        domains=tuple(domains))
 
@@ -398,7 +408,8 @@ def plan_tally(rows):
 @output_options
 def validate(path, sheet, action, mapping, domains, force, report):
     """Check a file offline (never touches the network) and report every row's problems."""
-    report = claim_output(report or default_report_path(path, "validation"), "--report", inputs=[path], force=force)
+    from .importer import check_file
+    report = claim_output(report or default_output(path, "validation"), "--report", inputs=[path], force=force)
     result = check_file(path, reading_options(sheet, mapping, action, settings_for(domains=domains).domains),
                         report=report)
     report_reading(result.sheet, len(result.rows))
@@ -412,6 +423,7 @@ def validate(path, sheet, action, mapping, domains, force, report):
 @force_option
 def template(output, force):
     """Write an import template to fill in."""
+    from .template import write_template
     claim_output(output, "-o", force=force)
     click.echo(f"Wrote {write_template(output)}")
     return ExitStatus.OK
@@ -438,6 +450,7 @@ def profile():
 @output_options
 def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
     """Add a profile; the password is checked by one login and stored in the OS keyring."""
+    from .client import Client
     from .client import check_base_url
     from .config import Profile, load_config, run_password_command, _keyring, keyring_set
 
@@ -625,6 +638,9 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 @output_options
 def demo(output_dir):
     """A full cycle on a built-in sandbox: export the mailboxes, import a sample sheet, report."""
+    from .client import Client
+    from .export import ExportOptions, export_mailboxes
+    from .importer import ImportOptions, load, run_import
     from .sandbox import Sandbox
 
     sample = SAMPLES / "onboarding-wave.xlsx"
@@ -643,7 +659,7 @@ def demo(output_dir):
         table, rows = load(sample)
         click.echo(f"Importing {plural(len(rows), 'row')} from {table.where} ...")
         outcome = run_import(client, table, rows, ImportOptions(progress=not state().quiet),
-                             report=default_report_path(sample, folder=output_dir))
+                             report=default_output(sample, folder=output_dir))
         print_results(outcome)
         after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv")
         click.echo(f"Exported {plural(after.rows, 'mailbox')} after the import to {after.path}")
@@ -683,7 +699,6 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """The command line's exit status for ``argv``, run in ``env`` (default: this process's)."""
     ctx_state = State(env)
     try:
-        check_safe_xml()
         with reading_from(ctx_state.env.stdin), \
                 cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
             return int(cli.invoke(ctx) or 0)

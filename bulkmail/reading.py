@@ -28,15 +28,6 @@ XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
 
 
-def check_safe_xml() -> None:
-    """openpyxl parses XML safely only with defusedxml installed (entity expansion, XXE)."""
-    from openpyxl.xml import DEFUSEDXML
-
-    if not DEFUSEDXML:
-        raise InputError("defusedxml is not installed, so XLSX files cannot be handled safely. "
-                         "Reinstall bulkmail: python -m pip install -e .")
-
-
 @dataclass
 class Sheet:
     """What was read: every input column as text, indexed by the row number Excel shows."""

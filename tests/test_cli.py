@@ -189,3 +189,12 @@ def test_resume_with_fresh_is_refused_before_anything_is_read(bulkmail, sandbox)
     result = bulkmail("import", "missing.csv", "--resume", "--fresh")
     assert (result.code, result.err) == (2, "Error: --resume cannot be combined with --fresh or --dry-run.\n")
     assert sandbox.store.requests[("POST", "/auth")] == 0
+
+
+def test_help_and_version_do_not_import_the_heavy_libraries():
+    import subprocess
+    import sys
+    code = ("import sys; from bulkmail.cli import run; run(['--version']); run(['import', '--help']); "
+            "print(sorted(m for m in ('pandas', 'requests', 'openpyxl', 'werkzeug') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "[]"

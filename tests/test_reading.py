@@ -118,13 +118,6 @@ def test_cell_longer_than_excel_allows_is_refused_with_row_and_column(tmp_path):
         read_table(path)
 
 
-def test_openpyxl_parses_xml_through_defusedxml():
-    from openpyxl.xml import DEFUSEDXML
-    from bulkmail.reading import check_safe_xml
-    assert DEFUSEDXML is True
-    check_safe_xml()  # raises InputError when defusedxml is missing
-
-
 def test_csv_with_more_rows_than_excel_is_refused(tmp_path, monkeypatch):
     import bulkmail.reading
     monkeypatch.setattr(bulkmail.reading, "EXCEL_MAX_ROWS", 3)  # the same rule at a testable size
