@@ -13,7 +13,9 @@ Baselines:
 - naive: what a script written from the vendor article does: sequential pages at the default
   page size; one request per row, with a search before each remove.
 - floor: the fewest requests the server allows (largest granted page, batches of 100), the
-  same concurrency, payloads built in advance, no validation, no report.
+  same concurrency, payloads built in advance, no validation, no report. For an import it
+  reads the list once (a remove needs the mailbox's ids) and then sends; the "send-only"
+  row compares with the sending alone, as the first wave's table did.
 """
 
 from __future__ import annotations
@@ -204,14 +206,19 @@ def bench_import(size: int, latency: float, naive: bool, folder: Path, env: dict
             options = ImportOptions(concurrency=CONCURRENCY, allow_mass_remove=True, verify=False)
             unverified = timed(lambda: import_file(client, path, options, report=folder / "report-nv.csv"))
     with sandbox(tenant, latency) as url:
-        floor = floor_import(url, adds, [m for m in listing(url) if m["email_address"] in
-                                         {r["email_address"] for r in removes}])
+        # The floor reads the list once (a remove needs the mailbox's ids) and then sends.
+        started = time.perf_counter()
+        live = listing(url)
+        walk = time.perf_counter() - started
+        floor = walk + floor_import(url, adds, [m for m in live if m["email_address"] in
+                                                {r["email_address"] for r in removes}])
     with sandbox(tenant, latency) as url:
         _, rss = peak_rss_mb(["import", path.name, "--yes", "-q", "--allow-mass-remove", "--report", "cli.csv"],
                              dict(env, BULKMAIL_BASE_URL=url), str(folder))
     results.append((f"import {size:,}", ours, "floor", floor, "<= 2x", rss))
     if size >= 10_000:
-        results.append((f"import {size:,} --no-verify", unverified, "floor", floor, "(stage breakdown)", None))
+        results.append((f"import {size:,} --no-verify", unverified, "floor", floor, "<= 1.5x", None))
+        results.append((f"import {size:,}", ours, "floor", floor - walk, "(send-only floor)", None))
     if naive:
         with sandbox(tenant, latency) as url:
             slow = timed(lambda: naive_import(url, path))
