@@ -9,145 +9,25 @@ import os
 import sys
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, TextIO
+from typing import Iterator, TextIO
 
 import click
 
 from . import __version__
-from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
-from .errors import BulkmailError, ExitStatus, InputError, OutputExists
-from .paths import REPORTS, STDIO, check_output, default_output, timestamp, unused_path
-from .records import NOT_ATTEMPTED, PLANNED, STATUSES
-from .retry import Retry
+from .cli_accounts import export_accounts, profile
+from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options,
+                         force_option, interactive, login_options, output_options, plan_tally, print_results,
+                         reading_options, report_option, report_reading, settings_for, state,
+                         tally_line)
+from .errors import BulkmailError, ExitStatus, InputError
+from .paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from .words import plural
-
-if TYPE_CHECKING:
-    from .client import Client
-    from .export import ExportOptions
-    from .importer import ReadOptions
 
 # The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
 # use them, so that --help, --version and completion start in a blink.
 
 log = logging.getLogger("bulkmail")
-# The terminal lists this many rows to look at; the report has them all.
-SHOW_PROBLEMS = 10
-
-
-@dataclass
-class Environment:
-    """What the command line runs in (like httpie's Environment): standard input and whether a
-    person is typing there. Tests make their own instead of replacing sys.stdin."""
-
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    stdin_isatty: bool | None = None
-
-    def __post_init__(self):
-        if self.stdin_isatty is None:
-            self.stdin_isatty = bool(self.stdin and self.stdin.isatty())
-
-
-class State:
-    verbose = 0
-    quiet = False
-
-    def __init__(self, env: Environment | None = None):
-        self.profiles: list[str] = []  # --profile, in the order given
-        self.env = env or Environment()
-
-
-def output_options(f):
-    """-v/-q are accepted before and after the command name."""
-
-    def set_verbose(ctx, _param, value):
-        ctx.ensure_object(State).verbose += value
-        setup_logging(ctx.ensure_object(State).verbose)
-
-    def set_quiet(ctx, _param, value):
-        ctx.ensure_object(State).quiet |= value
-
-    def add_profiles(ctx, _param, value):
-        ctx.ensure_object(State).profiles.extend(value)
-
-    f = click.option("-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
-                     help="Say more (-vv: every HTTP call, never its headers).")(f)
-    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
-                     help="No progress bars.")(f)
-    f = click.option("--profile", multiple=True, metavar="NAME", expose_value=False, callback=add_profiles,
-                     help="Use this profile of the config file (env BULKMAIL_PROFILE; export takes several).")(f)
-    return f
-
-
-def login_options(f):
-    f = click.option("--base-url", metavar="URL",
-                     help=f"API address (else BULKMAIL_BASE_URL, the profile's, or {DEFAULT_BASE_URL}). Credentials "
-                          "come from BULKMAIL_USERNAME/BULKMAIL_PASSWORD, the profile and the keyring, or a prompt.")(f)
-    f = click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
-                     help="Tries again after a rate limit, server error or dropped connection.")(f)
-    return f
-
-
-def connection_options(f):
-    f = login_options(f)
-    f = click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
-                     help="Requests in flight at once.")(f)
-    return f
-
-
-def force_option(f):
-    return click.option("--force", is_flag=True, help="Replace an existing output file (never the input).")(f)
-
-
-def interactive() -> bool:
-    return bool(state().env.stdin_isatty)
-
-
-def claim_output(path: Path, option: str, *, inputs=(), force: bool = False) -> Path:
-    """Check an output path before anything is done; in a terminal, an existing file may be
-    replaced after a yes. Everything else that is wrong stops the run with exit 2."""
-    try:
-        check_output(path, option, inputs=inputs, force=force)
-    except OutputExists:
-        if not interactive() or not click.confirm(f"{path} exists already. Replace it?", err=True):
-            raise
-        check_output(path, option, inputs=inputs, force=True)
-    return path
-
-
-def settings_for(profile: str | None = None, **options) -> ConnectionSettings:
-    """This run's settings: options > BULKMAIL_* > the selected profile > defaults (no password yet)."""
-    names = state().profiles
-    if profile is None and len(names) > 1:
-        raise InputError(f"--profile was given {len(names)} times; only export works across several profiles. "
-                         "Run this command once per profile.")
-    return resolve(options, profile or (names[0] if names else None))
-
-
-def ask(label: str, secret: bool) -> str:
-    return click.prompt(label, hide_input=secret, err=True)
-
-
-def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
-    """A logged-in client; the password is asked without echo when nothing else has it and
-    the run is interactive."""
-    from .client import Client
-    fill_password(settings, ask if interactive() else None)
-    for line in describe(settings):
-        log.info(line)
-    client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
-                    concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile)
-    client.login()
-    return client
-
-
-def state() -> State:
-    return click.get_current_context().ensure_object(State)
-
-
-def echo(message: str = "") -> None:
-    click.echo(message, err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,6 +41,9 @@ def cli():
     Then:        bulkmail export -o mailboxes.xlsx
                  bulkmail import wave.xlsx --dry-run
     """
+
+
+cli.add_command(profile)
 
 
 @cli.command()
@@ -212,110 +95,6 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
                f"to {'standard output' if to_stdout else result.path}")
     click.echo(summary, err=to_stdout)  # stdout carries the CSV itself then
     return ExitStatus.OK
-
-
-def export_accounts(output, all_profiles, force, base_url, retries, options: ExportOptions) -> int:
-    """One export across accounts: a file with a first column 'profile', or one file per
-    profile when the name holds {profile}. An account that fails is reported; the others are
-    written all the same (exit 1, or the failure's own code when every account failed)."""
-    from .export import collect_mailboxes, export_mailboxes
-    from .config import load_config
-    from .writing import write_table
-
-    names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
-    if not names:
-        raise InputError("--all-profiles found no profiles. Add one with: bulkmail profile add NAME --base-url URL "
-                         "--username USER")
-    output = output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv")
-    if str(output) == STDIO:
-        raise InputError("An export across profiles writes files; give -o a file name.")
-    each = "{profile}" in str(output)
-    paths = {name: Path(str(output).replace("{profile}", name)) for name in names} if each else {}
-    for path in paths.values() or [output]:
-        claim_output(path, "--output", force=force)
-    failures, columns, collected = [], [], []
-    for name in names:
-        try:
-            client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
-            if each:
-                result = export_mailboxes(client, paths[name], options)
-                click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
-            else:
-                found, rows, result = collect_mailboxes(client, name, options)
-                columns += [c for c in found if c not in columns]
-                collected += rows
-                click.echo(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
-        except BulkmailError as err:
-            echo(f"Error: profile {name}: {err}")
-            failures.append(err)
-    if not each and len(failures) < len(names):
-        count = write_table(output, ["profile", *columns], collected)
-        click.echo(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
-    if failures:
-        return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED
-    return ExitStatus.OK
-
-
-def file_options(f):
-    """How to read an input file: shared by import and validate."""
-    f = click.argument("path", type=click.Path(allow_dash=True, path_type=Path))(f)
-    f = click.option("--sheet", help="Sheet to read (default: the first, or the only one with an email column).")(f)
-    f = click.option("--action", type=click.Choice(["add", "remove"], case_sensitive=False),
-                     help="Action for rows without one (files with no action column).")(f)
-    f = click.option("--map", "mapping", multiple=True, metavar='FIELD="Header"',
-                     help="Read a field from a column whose header bulkmail does not know, e.g. "
-                          '--map email_address="Mail Addr". Fields: action, email_address, executive, realname.')(f)
-    f = click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
-                     help="Allow only addresses in this domain (repeatable); other rows are invalid.")(f)
-    f = force_option(f)
-    return f
-
-
-def report_option(kind: str):
-    return click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-                        help=f"Report file, .csv or .xlsx  [default: reports/<input>-<timestamp>-{kind}.<xlsx for a "
-                             "spreadsheet input, else csv>]")
-
-
-def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        name, equals, header = pair.partition("=")
-        if not equals or not name.strip() or not header.strip():
-            raise InputError(f'--map takes FIELD="Header", e.g. --map email_address="Mail Addr"; got {pair!r}.')
-        mapping[name.strip()] = header.strip().strip('"')
-    return mapping
-
-
-def report_reading(table, count: int) -> None:
-    """What was read; a switch to another sheet is said always, the rest of the detection with -v."""
-    log.info("read %s: %s", table.where, ", ".join(table.notes))
-    click.echo(f"Read {plural(count, 'row')} from {table.where}.")
-    for note in table.notes:
-        if "has no email column" in note:
-            click.echo(note[0].upper() + note[1:] + ".")
-
-
-def tally_line(tally) -> str:
-    return ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "no rows"
-
-
-def print_results(result) -> None:
-    """The counts, the first rows to look at, warnings, and where the report is."""
-    from .report import problems
-    click.echo(f"Results: {tally_line(result.counts)}")
-    look = problems(result.rows)
-    if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
-        look = [row for row in look if row.status != NOT_ATTEMPTED]
-    if look:
-        click.echo("Rows to look at:")
-        for row in look[:SHOW_PROBLEMS]:
-            click.echo(f"  row {row.row}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
-        if len(look) > SHOW_PROBLEMS:
-            click.echo(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
-    for warning in result.warnings:
-        echo(f"Warning: {warning}")
-    click.echo(f"Report: {result.report}")
 
 
 @cli.command("import")
@@ -387,21 +166,6 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
     return result.exit_status
 
 
-def reading_options(sheet, mapping, action, domains) -> ReadOptions:
-    """How to read the input, from the shared file options."""
-    from .importer import ReadOptions
-
-    return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                       domains=tuple(domains))
-
-
-def plan_tally(rows):
-    """What the plan holds, in the report's words: would_add/would_remove for the changes."""
-    from collections import Counter
-
-    return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
-
-
 @cli.command()
 @file_options
 @report_option("validation")
@@ -426,148 +190,6 @@ def template(output, force):
     from .template import write_template
     claim_output(output, "-o", force=force)
     click.echo(f"Wrote {write_template(output)}")
-    return ExitStatus.OK
-
-
-@cli.group()
-def profile():
-    """Named connections in the config file (passwords go to the keyring, never the file)."""
-
-
-@profile.command("add")
-@click.argument("name")
-@click.option("--base-url", metavar="URL", required=True, help="API address of this account's service.")
-@click.option("--username", metavar="USER", required=True, help="The API user's login name.")
-@click.option("--account-id", metavar="ID", help="Account header to send instead of the one the login returns.")
-@click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
-              help="Default allow-list for import and validate (repeatable), like --domain there.")
-@click.option("--max-remove", type=click.IntRange(0), metavar="N", help="Default --max-remove for imports.")
-@click.option("--password-command", metavar="CMD",
-              help="A command that prints the password (e.g. 'pass show bulkmail/acme'), for unattended runs.")
-@click.option("--no-keyring", is_flag=True, help="Do not store the password; it comes from BULKMAIL_PASSWORD or "
-                                                 "the prompt at each run.")
-@click.option("--no-check", is_flag=True, help="Do not log in once to check the credentials.")
-@output_options
-def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
-    """Add a profile; the password is checked by one login and stored in the OS keyring."""
-    from .client import Client
-    from .client import check_base_url
-    from .config import Profile, load_config, run_password_command, _keyring, keyring_set
-
-    config = load_config()
-    if name in config.profiles:
-        raise InputError(f"Profile {name!r} exists already in {config.path}. Remove it first "
-                         f"(bulkmail profile remove {name}), or choose another name.")
-    entry = Profile(name, check_base_url(base_url), username.strip(), account_id, list(domains), max_remove,
-                    password_command)
-    store = not no_keyring and not password_command
-    if store:
-        _keyring()  # no keyring on this machine: say so before asking anything
-    password = None
-    if password_command:
-        password = run_password_command(password_command, name)
-    elif store or not no_check:
-        password = os.environ.get("BULKMAIL_PASSWORD") or (ask("Password", True) if interactive() else None)
-        if password is None:
-            raise InputError("No password to check and store: run this in a terminal to be asked, or set "
-                             "BULKMAIL_PASSWORD for this command.")
-    if not no_check:
-        with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
-            client.login()
-        click.echo(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
-    if store:
-        keyring_set(entry.base_url, entry.username, password)
-    config.profiles[name] = entry
-    config.default_profile = config.default_profile or name
-    config.save()
-    where = "the keyring" if store else "its password_command" if password_command else "BULKMAIL_PASSWORD or a prompt"
-    default = " It is the default profile." if config.default_profile == name else ""
-    click.echo(f"Added profile {name} to {config.path}; the password comes from {where}.{default}")
-    return ExitStatus.OK
-
-
-def profile_rows() -> list[dict]:
-    from .config import load_config, password_source
-
-    config = load_config()
-    rows = []
-    for name, entry in sorted(config.profiles.items()):
-        settings = ConnectionSettings(base_url=entry.base_url, username=entry.username)
-        rows.append({"name": name, "base_url": entry.base_url, "username": entry.username,
-                     "account_id": entry.account_id or "", "password": password_source(settings, entry),
-                     "default": name == config.default_profile, "domains": entry.domains,
-                     "max_remove": entry.max_remove, "password_command": entry.password_command or ""})
-    return rows
-
-
-@profile.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array on standard output.")
-@output_options
-def profile_list(as_json):
-    """The profiles: name, address, user, account, where the password comes from, the default."""
-    import json
-
-    rows = profile_rows()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return ExitStatus.OK
-    if not rows:
-        click.echo("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
-        return ExitStatus.OK
-    header = ["", "name", "base_url", "username", "account_id", "password"]
-    table = [header] + [["*" if r["default"] else "", *(str(r[k]) for k in header[1:])] for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    for line in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-    return ExitStatus.OK
-
-
-@profile.command("show")
-@click.argument("name")
-@output_options
-def profile_show(name):
-    """One profile's settings (never a password)."""
-    from .config import load_config
-
-    load_config().profile(name)  # a clear error for an unknown name
-    row = next(r for r in profile_rows() if r["name"] == name)
-    for key, value in row.items():
-        if key != "name" and value not in ("", None, []):
-            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
-    return ExitStatus.OK
-
-
-@profile.command("remove")
-@click.argument("name")
-@output_options
-def profile_remove(name):
-    """Remove a profile, and its keyring entry unless another profile uses the same login."""
-    from .config import keyring_delete, load_config
-
-    config = load_config()
-    entry = config.profile(name)
-    del config.profiles[name]
-    if config.default_profile == name:
-        config.default_profile = None
-    shared = any((p.base_url, p.username) == (entry.base_url, entry.username) for p in config.profiles.values())
-    config.save()
-    forgot = not shared and keyring_delete(entry.base_url, entry.username)
-    click.echo(f"Removed profile {name}" + ("; its password was removed from the keyring." if forgot else "."))
-    return ExitStatus.OK
-
-
-@profile.command("default")
-@click.argument("name")
-@output_options
-def profile_default(name):
-    """Make a profile the one used when no --profile is given."""
-    from .config import load_config
-
-    config = load_config()
-    config.profile(name)
-    config.default_profile = name
-    config.save()
-    click.echo(f"Profile {name} is now the default.")
     return ExitStatus.OK
 
 
@@ -668,14 +290,6 @@ def demo(output_dir):
     click.echo(f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME={settings.username} "
                f"BULKMAIL_PASSWORD={settings.password} bulkmail import {SAMPLES / 'every-error.xlsx'} --dry-run")
     return outcome.exit_status
-
-
-def setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("bulkmail: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG)
-    log.propagate = False
 
 
 @contextmanager

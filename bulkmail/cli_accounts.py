@@ -1,0 +1,203 @@
+"""The commands for several accounts: profiles in the config file, and one export across them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .cli_common import claim_output, connect, echo, interactive, ask, output_options, settings_for, state
+from .config import ConnectionSettings
+from .errors import BulkmailError, ExitStatus, InputError
+from .paths import REPORTS, STDIO, timestamp, unused_path
+from .retry import Retry
+from .words import plural
+
+if TYPE_CHECKING:
+    from .export import ExportOptions
+
+
+@click.group()
+def profile():
+    """Named connections in the config file (passwords go to the keyring, never the file)."""
+
+
+@profile.command("add")
+@click.argument("name")
+@click.option("--base-url", metavar="URL", required=True, help="API address of this account's service.")
+@click.option("--username", metavar="USER", required=True, help="The API user's login name.")
+@click.option("--account-id", metavar="ID", help="Account header to send instead of the one the login returns.")
+@click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+              help="Default allow-list for import and validate (repeatable), like --domain there.")
+@click.option("--max-remove", type=click.IntRange(0), metavar="N", help="Default --max-remove for imports.")
+@click.option("--password-command", metavar="CMD",
+              help="A command that prints the password (e.g. 'pass show bulkmail/acme'), for unattended runs.")
+@click.option("--no-keyring", is_flag=True, help="Do not store the password; it comes from BULKMAIL_PASSWORD or "
+                                                 "the prompt at each run.")
+@click.option("--no-check", is_flag=True, help="Do not log in once to check the credentials.")
+@output_options
+def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
+    """Add a profile; the password is checked by one login and stored in the OS keyring."""
+    from .client import Client
+    from .client import check_base_url
+    from .config import Profile, load_config, run_password_command, _keyring, keyring_set
+
+    config = load_config()
+    if name in config.profiles:
+        raise InputError(f"Profile {name!r} exists already in {config.path}. Remove it first "
+                         f"(bulkmail profile remove {name}), or choose another name.")
+    entry = Profile(name, check_base_url(base_url), username.strip(), account_id, list(domains), max_remove,
+                    password_command)
+    store = not no_keyring and not password_command
+    if store:
+        _keyring()  # no keyring on this machine: say so before asking anything
+    password = None
+    if password_command:
+        password = run_password_command(password_command, name)
+    elif store or not no_check:
+        password = os.environ.get("BULKMAIL_PASSWORD") or (ask("Password", True) if interactive() else None)
+        if password is None:
+            raise InputError("No password to check and store: run this in a terminal to be asked, or set "
+                             "BULKMAIL_PASSWORD for this command.")
+    if not no_check:
+        with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
+            client.login()
+        click.echo(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
+    if store:
+        keyring_set(entry.base_url, entry.username, password)
+    config.profiles[name] = entry
+    config.default_profile = config.default_profile or name
+    config.save()
+    where = "the keyring" if store else "its password_command" if password_command else "BULKMAIL_PASSWORD or a prompt"
+    default = " It is the default profile." if config.default_profile == name else ""
+    click.echo(f"Added profile {name} to {config.path}; the password comes from {where}.{default}")
+    return ExitStatus.OK
+
+
+def profile_rows() -> list[dict]:
+    from .config import load_config, password_source
+
+    config = load_config()
+    rows = []
+    for name, entry in sorted(config.profiles.items()):
+        settings = ConnectionSettings(base_url=entry.base_url, username=entry.username)
+        rows.append({"name": name, "base_url": entry.base_url, "username": entry.username,
+                     "account_id": entry.account_id or "", "password": password_source(settings, entry),
+                     "default": name == config.default_profile, "domains": entry.domains,
+                     "max_remove": entry.max_remove, "password_command": entry.password_command or ""})
+    return rows
+
+
+@profile.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on standard output.")
+@output_options
+def profile_list(as_json):
+    """The profiles: name, address, user, account, where the password comes from, the default."""
+    import json
+
+    rows = profile_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return ExitStatus.OK
+    if not rows:
+        click.echo("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
+        return ExitStatus.OK
+    header = ["", "name", "base_url", "username", "account_id", "password"]
+    table = [header] + [["*" if r["default"] else "", *(str(r[k]) for k in header[1:])] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return ExitStatus.OK
+
+
+@profile.command("show")
+@click.argument("name")
+@output_options
+def profile_show(name):
+    """One profile's settings (never a password)."""
+    from .config import load_config
+
+    load_config().profile(name)  # a clear error for an unknown name
+    row = next(r for r in profile_rows() if r["name"] == name)
+    for key, value in row.items():
+        if key != "name" and value not in ("", None, []):
+            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return ExitStatus.OK
+
+
+@profile.command("remove")
+@click.argument("name")
+@output_options
+def profile_remove(name):
+    """Remove a profile, and its keyring entry unless another profile uses the same login."""
+    from .config import keyring_delete, load_config
+
+    config = load_config()
+    entry = config.profile(name)
+    del config.profiles[name]
+    if config.default_profile == name:
+        config.default_profile = None
+    shared = any((p.base_url, p.username) == (entry.base_url, entry.username) for p in config.profiles.values())
+    config.save()
+    forgot = not shared and keyring_delete(entry.base_url, entry.username)
+    click.echo(f"Removed profile {name}" + ("; its password was removed from the keyring." if forgot else "."))
+    return ExitStatus.OK
+
+
+@profile.command("default")
+@click.argument("name")
+@output_options
+def profile_default(name):
+    """Make a profile the one used when no --profile is given."""
+    from .config import load_config
+
+    config = load_config()
+    config.profile(name)
+    config.default_profile = name
+    config.save()
+    click.echo(f"Profile {name} is now the default.")
+    return ExitStatus.OK
+
+
+def export_accounts(output, all_profiles, force, base_url, retries, options: ExportOptions) -> int:
+    """One export across accounts: a file with a first column 'profile', or one file per
+    profile when the name holds {profile}. An account that fails is reported; the others are
+    written all the same (exit 1, or the failure's own code when every account failed)."""
+    from .export import collect_mailboxes, export_mailboxes
+    from .config import load_config
+    from .writing import write_table
+
+    names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
+    if not names:
+        raise InputError("--all-profiles found no profiles. Add one with: bulkmail profile add NAME --base-url URL "
+                         "--username USER")
+    output = output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv")
+    if str(output) == STDIO:
+        raise InputError("An export across profiles writes files; give -o a file name.")
+    each = "{profile}" in str(output)
+    paths = {name: Path(str(output).replace("{profile}", name)) for name in names} if each else {}
+    for path in paths.values() or [output]:
+        claim_output(path, "--output", force=force)
+    failures, columns, collected = [], [], []
+    for name in names:
+        try:
+            client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
+            if each:
+                result = export_mailboxes(client, paths[name], options)
+                click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
+            else:
+                found, rows, result = collect_mailboxes(client, name, options)
+                columns += [c for c in found if c not in columns]
+                collected += rows
+                click.echo(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+        except BulkmailError as err:
+            echo(f"Error: profile {name}: {err}")
+            failures.append(err)
+    if not each and len(failures) < len(names):
+        count = write_table(output, ["profile", *columns], collected)
+        click.echo(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
+    if failures:
+        return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED
+    return ExitStatus.OK

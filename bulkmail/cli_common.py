@@ -1,0 +1,226 @@
+"""What the commands share: the run's environment and state, the option groups, settings and
+login, the output-path rule, and how results are told on the terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
+from .errors import InputError, OutputExists
+from .paths import check_output
+from .records import NOT_ATTEMPTED, PLANNED, STATUSES
+from .retry import Retry
+from .words import plural
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .importer import ReadOptions
+
+log = logging.getLogger("bulkmail")
+# The terminal lists this many rows to look at; the report has them all.
+SHOW_PROBLEMS = 10
+
+
+@dataclass
+class Environment:
+    """What the command line runs in (like httpie's Environment): standard input and whether a
+    person is typing there. Tests make their own instead of replacing sys.stdin."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdin_isatty: bool | None = None
+
+    def __post_init__(self):
+        if self.stdin_isatty is None:
+            self.stdin_isatty = bool(self.stdin and self.stdin.isatty())
+
+
+class State:
+    verbose = 0
+    quiet = False
+
+    def __init__(self, env: Environment | None = None):
+        self.profiles: list[str] = []  # --profile, in the order given
+        self.env = env or Environment()
+
+
+def output_options(f):
+    """-v/-q are accepted before and after the command name."""
+
+    def set_verbose(ctx, _param, value):
+        ctx.ensure_object(State).verbose += value
+        setup_logging(ctx.ensure_object(State).verbose)
+
+    def set_quiet(ctx, _param, value):
+        ctx.ensure_object(State).quiet |= value
+
+    def add_profiles(ctx, _param, value):
+        ctx.ensure_object(State).profiles.extend(value)
+
+    f = click.option("-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
+                     help="Say more (-vv: every HTTP call, never its headers).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
+                     help="No progress bars.")(f)
+    f = click.option("--profile", multiple=True, metavar="NAME", expose_value=False, callback=add_profiles,
+                     help="Use this profile of the config file (env BULKMAIL_PROFILE; export takes several).")(f)
+    return f
+
+
+def login_options(f):
+    f = click.option("--base-url", metavar="URL",
+                     help=f"API address (else BULKMAIL_BASE_URL, the profile's, or {DEFAULT_BASE_URL}). Credentials "
+                          "come from BULKMAIL_USERNAME/BULKMAIL_PASSWORD, the profile and the keyring, or a prompt.")(f)
+    f = click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                     help="Tries again after a rate limit, server error or dropped connection.")(f)
+    return f
+
+
+def connection_options(f):
+    f = login_options(f)
+    f = click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+                     help="Requests in flight at once.")(f)
+    return f
+
+
+def force_option(f):
+    return click.option("--force", is_flag=True, help="Replace an existing output file (never the input).")(f)
+
+
+def interactive() -> bool:
+    return bool(state().env.stdin_isatty)
+
+
+def claim_output(path: Path, option: str, *, inputs=(), force: bool = False) -> Path:
+    """Check an output path before anything is done; in a terminal, an existing file may be
+    replaced after a yes. Everything else that is wrong stops the run with exit 2."""
+    try:
+        check_output(path, option, inputs=inputs, force=force)
+    except OutputExists:
+        if not interactive() or not click.confirm(f"{path} exists already. Replace it?", err=True):
+            raise
+        check_output(path, option, inputs=inputs, force=True)
+    return path
+
+
+def settings_for(profile: str | None = None, **options) -> ConnectionSettings:
+    """This run's settings: options > BULKMAIL_* > the selected profile > defaults (no password yet)."""
+    names = state().profiles
+    if profile is None and len(names) > 1:
+        raise InputError(f"--profile was given {len(names)} times; only export works across several profiles. "
+                         "Run this command once per profile.")
+    return resolve(options, profile or (names[0] if names else None))
+
+
+def ask(label: str, secret: bool) -> str:
+    return click.prompt(label, hide_input=secret, err=True)
+
+
+def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
+    """A logged-in client; the password is asked without echo when nothing else has it and
+    the run is interactive."""
+    from .client import Client
+    fill_password(settings, ask if interactive() else None)
+    for line in describe(settings):
+        log.info(line)
+    client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
+                    concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile)
+    client.login()
+    return client
+
+
+def state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def echo(message: str = "") -> None:
+    click.echo(message, err=True)
+
+
+def file_options(f):
+    """How to read an input file: shared by import and validate."""
+    f = click.argument("path", type=click.Path(allow_dash=True, path_type=Path))(f)
+    f = click.option("--sheet", help="Sheet to read (default: the first, or the only one with an email column).")(f)
+    f = click.option("--action", type=click.Choice(["add", "remove"], case_sensitive=False),
+                     help="Action for rows without one (files with no action column).")(f)
+    f = click.option("--map", "mapping", multiple=True, metavar='FIELD="Header"',
+                     help="Read a field from a column whose header bulkmail does not know, e.g. "
+                          '--map email_address="Mail Addr". Fields: action, email_address, executive, realname.')(f)
+    f = click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+                     help="Allow only addresses in this domain (repeatable); other rows are invalid.")(f)
+    f = force_option(f)
+    return f
+
+
+def report_option(kind: str):
+    return click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+                        help=f"Report file, .csv or .xlsx  [default: reports/<input>-<timestamp>-{kind}.<xlsx for a "
+                             "spreadsheet input, else csv>]")
+
+
+def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, equals, header = pair.partition("=")
+        if not equals or not name.strip() or not header.strip():
+            raise InputError(f'--map takes FIELD="Header", e.g. --map email_address="Mail Addr"; got {pair!r}.')
+        mapping[name.strip()] = header.strip().strip('"')
+    return mapping
+
+
+def reading_options(sheet, mapping, action, domains) -> ReadOptions:
+    """How to read the input, from the shared file options."""
+    from .importer import ReadOptions
+
+    return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
+                       domains=tuple(domains))
+
+
+def report_reading(table, count: int) -> None:
+    """What was read; a switch to another sheet is said always, the rest of the detection with -v."""
+    log.info("read %s: %s", table.where, ", ".join(table.notes))
+    click.echo(f"Read {plural(count, 'row')} from {table.where}.")
+    for note in table.notes:
+        if "has no email column" in note:
+            click.echo(note[0].upper() + note[1:] + ".")
+
+
+def tally_line(tally) -> str:
+    return ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "no rows"
+
+
+def plan_tally(rows):
+    """What the plan holds, in the report's words: would_add/would_remove for the changes."""
+    from collections import Counter
+
+    return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
+
+
+def print_results(result) -> None:
+    """The counts, the first rows to look at, warnings, and where the report is."""
+    from .report import problems
+    click.echo(f"Results: {tally_line(result.counts)}")
+    look = problems(result.rows)
+    if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
+        look = [row for row in look if row.status != NOT_ATTEMPTED]
+    if look:
+        click.echo("Rows to look at:")
+        for row in look[:SHOW_PROBLEMS]:
+            click.echo(f"  row {row.row}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
+        if len(look) > SHOW_PROBLEMS:
+            click.echo(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
+    for warning in result.warnings:
+        echo(f"Warning: {warning}")
+    click.echo(f"Report: {result.report}")
+
+
+def setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bulkmail: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG)
+    log.propagate = False
