@@ -31,12 +31,14 @@ class Live:
     size: int | None = None
 
 
-def read_live(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> Live:
+def read_live(client: Client, addresses: Iterable[str], concurrency: int | None = None, survey: bool = True) -> Live:
     """The live mailboxes of these addresses, matched exactly and case-insensitively (the
     server's search is a substring match: bob@acme.com also finds jimbob@acme.com).
 
     The cheaper of two ways: one search per address, or one walk of the whole list. Each
-    costs round trips; the first page tells how many a walk needs."""
+    costs round trips; the first page tells how many a walk needs. ``survey``: also note every
+    address that passes by and, after a walk, the account's size (the plan wants them; a
+    re-read does not)."""
     wanted = {a.lower() for a in addresses}
     live = Live()
     if not wanted:
@@ -49,27 +51,29 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
             log.info("reading the live state: one walk of %d pages for %d addresses", first.total_pages, len(wanted))
             ids = set()
             for page in itertools.chain([first], pages):
-                _keep(page.items, wanted, live)
-                ids.update(item.get("id") for item in page.items)
-            live.size = len(ids)
+                _keep(page.items, wanted, live, survey)
+                if survey:
+                    ids.update(item.get("id") for item in page.items)
+            live.size = len(ids) if survey else None
             return live
         pages.close()
     log.info("reading the live state: %d searches", len(wanted))
     with ThreadPoolExecutor(workers, thread_name_prefix="search") as pool:
         for items in pool.map(client.search, sorted(wanted)):
-            _keep(items, wanted, live)
+            _keep(items, wanted, live, survey)
     return live
 
 
 def lookup(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> dict[str, dict]:
     """The live mailboxes of these addresses, keyed by lower-cased address (see read_live)."""
-    return read_live(client, addresses, concurrency).mailboxes
+    return read_live(client, addresses, concurrency, survey=False).mailboxes
 
 
-def _keep(items: list[dict], wanted: set[str], live: Live) -> None:
+def _keep(items: list[dict], wanted: set[str], live: Live, survey: bool) -> None:
     for mailbox in items:
         key = str(mailbox.get("email_address", "")).lower()
-        live.seen.add(key)
+        if survey:
+            live.seen.add(key)
         if key in wanted:
             live.mailboxes[key] = mailbox
 
