@@ -198,3 +198,13 @@ def test_help_and_version_do_not_import_the_heavy_libraries():
             "print(sorted(m for m in ('pandas', 'requests', 'openpyxl', 'werkzeug') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_package_names_its_public_api_and_imports_each_part_on_first_use():
+    import pytest
+
+    import bulkmail
+    assert bulkmail.ImportOptions().batch_size == 100 and bulkmail.Client.__name__ == "Client"
+    assert {"Client", "export_mailboxes", "import_file", "__version__"} <= set(dir(bulkmail))
+    with pytest.raises(AttributeError, match="module 'bulkmail' has no attribute 'nothing'"):
+        bulkmail.nothing
