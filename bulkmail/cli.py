@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import traceback
+from datetime import datetime, timezone
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -16,7 +18,7 @@ import click
 
 from . import __version__
 from .cli_accounts import export_accounts, profile
-from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options,
+from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options, record, record_result, say,
                          force_option, interactive, login_options, output_options, plan_tally, print_results,
                          reading_options, report_option, report_reading, settings_for, state,
                          tally_line)
@@ -56,13 +58,13 @@ def login(base_url, retries, save):
 
     settings = settings_for(base_url=base_url)
     client = connect(settings, 1, retries)
-    click.echo(f"Logged in to {client.base_url} as {client.username}; account {client.account_id}")
+    say(f"Logged in to {client.base_url} as {client.username}; account {client.account_id}")
     if save:
         if settings.sources["password"] != "prompt":
-            click.echo(f"Nothing to save: the password came from {settings.sources['password']}.")
+            say(f"Nothing to save: the password came from {settings.sources['password']}.")
         else:
             keyring_set(settings.base_url, settings.username, settings.password)
-            click.echo(f"Saved the password in the keyring for {settings.username} at {settings.base_url}.")
+            say(f"Saved the password in the keyring for {settings.username} at {settings.base_url}.")
     return ExitStatus.OK
 
 
@@ -93,7 +95,8 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
              "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
     summary = (f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}, {result.seconds:.1f}s) "
                f"to {'standard output' if to_stdout else result.path}")
-    click.echo(summary, err=to_stdout)  # stdout carries the CSV itself then
+    say(summary, err=to_stdout)  # stdout carries the CSV itself then
+    record(output=str(STDIO if to_stdout else result.path), mailboxes=result.rows, pages=result.pages)
     return ExitStatus.OK
 
 
@@ -153,16 +156,17 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
                         source=None if from_stdin else path)  # standard input has no journal
     if result.finished_before is not None:
         done = result.finished_before
-        click.echo(f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}. "
+        say(f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}. "
                    f"Report: {done.report}")
         return result.exit_status
     for note in result.notes:
-        click.echo(note)
+        say(note)
     if result.stopped is not None:
         echo(f"Error: {result.stopped}")
     if result.refused is not None:
         echo(f"Warning: the real run would be refused: {result.refused}")
     print_results(result)
+    record_result(result, path)
     return result.exit_status
 
 
@@ -178,6 +182,7 @@ def validate(path, sheet, action, mapping, domains, force, report):
                         report=report)
     report_reading(result.sheet, len(result.rows))
     print_results(result)
+    record_result(result, path)
     return result.exit_status
 
 
@@ -189,7 +194,8 @@ def template(output, force):
     """Write an import template to fill in."""
     from .template import write_template
     claim_output(output, "-o", force=force)
-    click.echo(f"Wrote {write_template(output)}")
+    say(f"Wrote {write_template(output)}")
+    record(output=str(output))
     return ExitStatus.OK
 
 
@@ -235,13 +241,13 @@ def sandbox(host, port, mailboxes, accounts, **knobs):
         raise InputError(f"The sandbox listens on loopback only; {host} is not a loopback address.")
     server = Sandbox(Settings(**knobs), host=host, port=port, seed_mailboxes=mailboxes, accounts=accounts)
     settings = server.settings
-    click.echo(f"Sandbox listening on {server.url} with {mailboxes} mailboxes (Ctrl-C to stop). Demo credentials:")
-    click.echo(f"  export BULKMAIL_BASE_URL={server.url}")
-    click.echo(f"  export BULKMAIL_USERNAME={settings.username}")
-    click.echo(f"  export BULKMAIL_PASSWORD={settings.password}")
-    click.echo(f"Registered domains: {', '.join(settings.domains)}")
+    say(f"Sandbox listening on {server.url} with {mailboxes} mailboxes (Ctrl-C to stop). Demo credentials:")
+    say(f"  export BULKMAIL_BASE_URL={server.url}")
+    say(f"  export BULKMAIL_USERNAME={settings.username}")
+    say(f"  export BULKMAIL_PASSWORD={settings.password}")
+    say(f"Registered domains: {', '.join(settings.domains)}")
     for account in server.accounts[1:]:
-        click.echo(f"Account {account.account_id}: user {account.username}, password {account.password}, "
+        say(f"Account {account.account_id}: user {account.username}, password {account.password}, "
                    f"domains {', '.join(account.domains)}")
     try:
         server.serve_forever()
@@ -269,7 +275,7 @@ def demo(output_dir):
     if not sample.is_file():
         raise InputError(f"The demo's sample {sample} is missing: reinstall bulkmail.")
     with Sandbox(seed_mailboxes=250) as server:
-        click.echo(f"Started a sandbox at {server.url} with 250 mailboxes "
+        say(f"Started a sandbox at {server.url} with 250 mailboxes "
                    f"(domains {', '.join(server.settings.domains)}).")
         client = Client(server.url, server.settings.username, server.settings.password)
         client.login()
@@ -277,17 +283,17 @@ def demo(output_dir):
         for suffix in ("csv", "xlsx"):
             result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}",
                                       ExportOptions(progress=not state().quiet))
-            click.echo(f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}) to {result.path}")
+            say(f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}) to {result.path}")
         table, rows = load(sample)
-        click.echo(f"Importing {plural(len(rows), 'row')} from {table.where} ...")
+        say(f"Importing {plural(len(rows), 'row')} from {table.where} ...")
         outcome = run_import(client, table, rows, ImportOptions(progress=not state().quiet),
                              report=default_output(sample, folder=output_dir))
         print_results(outcome)
         after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv")
-        click.echo(f"Exported {plural(after.rows, 'mailbox')} after the import to {after.path}")
+        say(f"Exported {plural(after.rows, 'mailbox')} after the import to {after.path}")
         settings = server.settings
-    click.echo("Next, rehearse on your own: run 'bulkmail sandbox' in another terminal, then here:")
-    click.echo(f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME={settings.username} "
+    say("Next, rehearse on your own: run 'bulkmail sandbox' in another terminal, then here:")
+    say(f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME={settings.username} "
                f"BULKMAIL_PASSWORD={settings.password} bulkmail import {SAMPLES / 'every-error.xlsx'} --dry-run")
     return outcome.exit_status
 
@@ -310,31 +316,69 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    """The command line's exit status for ``argv``, run in ``env`` (default: this process's)."""
+    """The command line's exit status for ``argv``, run in ``env`` (default: this process's).
+    Under --json, standard output gets exactly one JSON object at the end, whatever happened."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     ctx_state = State(env)
+    started, clock = datetime.now(timezone.utc), time.monotonic()
+    code, error = _run(argv, ctx_state)
+    if ctx_state.json or "--json" in argv:
+        _print_json(ctx_state, argv, int(code), error, started, time.monotonic() - clock)
+    return code
+
+
+def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
+    """(exit status, error message or None): the one place that turns exceptions into both."""
     try:
-        with reading_from(ctx_state.env.stdin), \
-                cli.make_context("bulkmail", list(sys.argv[1:] if argv is None else argv), obj=ctx_state) as ctx:
-            return int(cli.invoke(ctx) or 0)
+        with reading_from(ctx_state.env.stdin), cli.make_context("bulkmail", list(argv), obj=ctx_state) as ctx:
+            code = int(cli.invoke(ctx) or 0)
+            return code, ctx_state.result.pop("error", None)
     except click.exceptions.Exit as exc:  # --help, --version
-        return exc.exit_code
+        return exc.exit_code, None
     except click.ClickException as exc:
         exc.show()
-        return ExitStatus.BAD_INPUT if exc.exit_code == 2 else exc.exit_code
+        return (ExitStatus.BAD_INPUT if exc.exit_code == 2 else exc.exit_code), exc.format_message()
     except (KeyboardInterrupt, click.exceptions.Abort):
         echo("\nInterrupted.")
-        return ExitStatus.INTERRUPTED
+        return ExitStatus.INTERRUPTED, "Interrupted."
     except BulkmailError as exc:
         echo(f"Error: {exc}")
-        return exc.exit_status
+        return exc.exit_status, str(exc)
     except BrokenPipeError:  # the reader of stdout went away (bulkmail … | head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
-        return ExitStatus.ROWS_FAILED
+        return ExitStatus.ROWS_FAILED, "standard output was closed"
     except Exception as exc:  # a bug: say so plainly; the traceback only with -v
         if ctx_state.verbose:
             traceback.print_exc()
         echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.")
-        return ExitStatus.ROWS_FAILED
+        return ExitStatus.ROWS_FAILED, f"Internal error: {type(exc).__name__}: {exc}"
     finally:
         log.handlers.clear()  # the handler holds this run's stderr
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The command the arguments name ('import', 'profile list'), skipping global options."""
+    words, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--profile":
+            skip = True
+        elif not word.startswith("-"):
+            words.append(word)
+    if not words:
+        return None
+    return " ".join(words[:2]) if words[0] == "profile" and len(words) > 1 else words[0]
+
+
+def _print_json(ctx_state: State, argv: list[str], code: int, error: str | None, started: datetime,
+                seconds: float) -> None:
+    """The --json object: the keys every command has, then what the command recorded."""
+    import json
+
+    keys = {"command": command_name(argv), "exit_status": code, "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duration_s": round(seconds, 3),
+            "version": __version__, "profile": None, "service": None, "account": None, "error": error}
+    keys.update({k: v for k, v in ctx_state.result.items() if k not in ("command", "exit_status", "error")})
+    click.echo(json.dumps(keys, default=str))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli_common import claim_output, connect, echo, interactive, ask, output_options, settings_for, state
+from .cli_common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
 from .config import ConnectionSettings
 from .errors import BulkmailError, ExitStatus, InputError
 from .paths import REPORTS, STDIO, timestamp, unused_path
@@ -64,7 +64,7 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
     if not no_check:
         with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
             client.login()
-        click.echo(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
+        say(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
     if store:
         keyring_set(entry.base_url, entry.username, password)
     config.profiles[name] = entry
@@ -72,7 +72,7 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
     config.save()
     where = "the keyring" if store else "its password_command" if password_command else "BULKMAIL_PASSWORD or a prompt"
     default = " It is the default profile." if config.default_profile == name else ""
-    click.echo(f"Added profile {name} to {config.path}; the password comes from {where}.{default}")
+    say(f"Added profile {name} to {config.path}; the password comes from {where}.{default}")
     return ExitStatus.OK
 
 
@@ -91,24 +91,22 @@ def profile_rows() -> list[dict]:
 
 
 @profile.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array on standard output.")
 @output_options
-def profile_list(as_json):
-    """The profiles: name, address, user, account, where the password comes from, the default."""
-    import json
-
+def profile_list():
+    """The profiles: name, address, user, account, where the password comes from, the default
+    (with --json: the list under "profiles")."""
     rows = profile_rows()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
+    if state().json:
+        record(profiles=rows)
         return ExitStatus.OK
     if not rows:
-        click.echo("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
+        say("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
         return ExitStatus.OK
     header = ["", "name", "base_url", "username", "account_id", "password"]
     table = [header] + [["*" if r["default"] else "", *(str(r[k]) for k in header[1:])] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        say("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
     return ExitStatus.OK
 
 
@@ -123,7 +121,7 @@ def profile_show(name):
     row = next(r for r in profile_rows() if r["name"] == name)
     for key, value in row.items():
         if key != "name" and value not in ("", None, []):
-            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+            say(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
     return ExitStatus.OK
 
 
@@ -142,7 +140,7 @@ def profile_remove(name):
     shared = any((p.base_url, p.username) == (entry.base_url, entry.username) for p in config.profiles.values())
     config.save()
     forgot = not shared and keyring_delete(entry.base_url, entry.username)
-    click.echo(f"Removed profile {name}" + ("; its password was removed from the keyring." if forgot else "."))
+    say(f"Removed profile {name}" + ("; its password was removed from the keyring." if forgot else "."))
     return ExitStatus.OK
 
 
@@ -157,7 +155,7 @@ def profile_default(name):
     config.profile(name)
     config.default_profile = name
     config.save()
-    click.echo(f"Profile {name} is now the default.")
+    say(f"Profile {name} is now the default.")
     return ExitStatus.OK
 
 
@@ -180,24 +178,30 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     paths = {name: Path(str(output).replace("{profile}", name)) for name in names} if each else {}
     for path in paths.values() or [output]:
         claim_output(path, "--output", force=force)
-    failures, columns, collected = [], [], []
+    failures, columns, collected, accounts = [], [], [], []
     for name in names:
         try:
             client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
             if each:
                 result = export_mailboxes(client, paths[name], options)
-                click.echo(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
+                say(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
             else:
                 found, rows, result = collect_mailboxes(client, name, options)
                 columns += [c for c in found if c not in columns]
                 collected += rows
-                click.echo(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+                say(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+            accounts.append({"profile": name, "account": client.account_id, "mailboxes": result.rows,
+                             "output": str(paths.get(name, output)), "error": None})
         except BulkmailError as err:
             echo(f"Error: profile {name}: {err}")
             failures.append(err)
+            accounts.append({"profile": name, "account": None, "mailboxes": 0, "output": None, "error": str(err)})
     if not each and len(failures) < len(names):
         count = write_table(output, ["profile", *columns], collected)
-        click.echo(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
+        say(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
+        record(output=str(output), mailboxes=count)
+    record(accounts=accounts, profile=None, service=None, account=None,
+           error="; ".join(f"profile {a['profile']}: {a['error']}" for a in accounts if a["error"]) or None)
     if failures:
         return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED
     return ExitStatus.OK

@@ -47,6 +47,8 @@ class State:
     def __init__(self, env: Environment | None = None):
         self.profiles: list[str] = []  # --profile, in the order given
         self.env = env or Environment()
+        self.json = False  # --json: one JSON object on standard output, humans' text on standard error
+        self.result: dict = {}  # what the command did, for that object
 
 
 def output_options(f):
@@ -62,10 +64,15 @@ def output_options(f):
     def add_profiles(ctx, _param, value):
         ctx.ensure_object(State).profiles.extend(value)
 
+    def set_json(ctx, _param, value):
+        ctx.ensure_object(State).json |= value
+
     f = click.option("-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
                      help="Say more (-vv: every HTTP call, never its headers).")(f)
     f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
                      help="No progress bars.")(f)
+    f = click.option("--json", "as_json", is_flag=True, expose_value=False, callback=set_json,
+                     help="Print one JSON object with the run's results on standard output (text goes to stderr).")(f)
     f = click.option("--profile", multiple=True, metavar="NAME", expose_value=False, callback=add_profiles,
                      help="Use this profile of the config file (env BULKMAIL_PROFILE; export takes several).")(f)
     return f
@@ -129,7 +136,9 @@ def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Cli
         log.info(line)
     client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
                     concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile)
+    record(profile=settings.profile, service=client.base_url)
     client.login()
+    record(account=client.account_id)
     return client
 
 
@@ -138,7 +147,19 @@ def state() -> State:
 
 
 def echo(message: str = "") -> None:
+    """Warnings and errors: standard error, always."""
     click.echo(message, err=True)
+
+
+def say(message: str = "", err: bool = False) -> None:
+    """What a person reads: standard output, or standard error under --json (whose standard
+    output carries exactly one JSON object)."""
+    click.echo(message, err=err or state().json)
+
+
+def record(**fields) -> None:
+    """Facts for the --json object (and the audit log) of this run."""
+    state().result.update(fields)
 
 
 def file_options(f):
@@ -183,10 +204,10 @@ def reading_options(sheet, mapping, action, domains) -> ReadOptions:
 def report_reading(table, count: int) -> None:
     """What was read; a switch to another sheet is said always, the rest of the detection with -v."""
     log.info("read %s: %s", table.where, ", ".join(table.notes))
-    click.echo(f"Read {plural(count, 'row')} from {table.where}.")
+    say(f"Read {plural(count, 'row')} from {table.where}.")
     for note in table.notes:
         if "has no email column" in note:
-            click.echo(note[0].upper() + note[1:] + ".")
+            say(note[0].upper() + note[1:] + ".")
 
 
 def tally_line(tally) -> str:
@@ -200,22 +221,40 @@ def plan_tally(rows):
     return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
 
 
+def record_result(result, path) -> None:
+    """An import's or a validation's facts for --json: counts, files, input, first problems."""
+    from .journal import file_hash
+
+    source = None if str(path) == "-" else Path(path)
+    problems_ = [row for row in result.rows if row.status not in ("added", "removed", "would_add", "would_remove",
+                                                                  "valid")]
+    record(counts={str(status): count for status, count in result.counts.items()},
+           report=str(result.report) if result.report else None, undo=None, plan=None,
+           input={"path": str(source.resolve()) if source else "-",
+                  "sha256": file_hash(source) if source and source.is_file() else None, "rows": len(result.rows)},
+           problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
+                     for r in problems_[:20]])
+    stopped = getattr(result, "stopped", None) or getattr(result, "refused", None)
+    if stopped is not None:
+        record(error=str(stopped))
+
+
 def print_results(result) -> None:
     """The counts, the first rows to look at, warnings, and where the report is."""
     from .report import problems
-    click.echo(f"Results: {tally_line(result.counts)}")
+    say(f"Results: {tally_line(result.counts)}")
     look = problems(result.rows)
     if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
         look = [row for row in look if row.status != NOT_ATTEMPTED]
     if look:
-        click.echo("Rows to look at:")
+        say("Rows to look at:")
         for row in look[:SHOW_PROBLEMS]:
-            click.echo(f"  row {row.row}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
+            say(f"  row {row.row}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
         if len(look) > SHOW_PROBLEMS:
-            click.echo(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
+            say(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
     for warning in result.warnings:
         echo(f"Warning: {warning}")
-    click.echo(f"Report: {result.report}")
+    say(f"Report: {result.report}")
 
 
 def setup_logging(verbose: int) -> None:

@@ -229,7 +229,7 @@ def test_profile_list_shows_where_passwords_come_from_never_the_secret(bulkmail,
         "   name    base_url           username        account_id  password",
         "*  acme    https://a.example  api@acme.com    id-1        keyring",
         "   globex  https://g.example  api@globex.com              password_command"]
-    rows = json.loads(bulkmail("profile", "list", "--json").out)
+    rows = json.loads(bulkmail("profile", "list", "--json").out)["profiles"]
     assert [(r["name"], r["password"], r["default"]) for r in rows] == [("acme", "keyring", True),
                                                                           ("globex", "password_command", False)]
     shown = bulkmail("profile", "show", "globex").out
