@@ -18,7 +18,9 @@ import click
 
 from . import __version__
 from .cli_accounts import export_accounts, profile
-from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options, record, record_result, say,
+from .cli_audit import audited, log_command
+from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options,
+                         input_facts, record, record_result, say,
                          force_option, interactive, login_options, output_options, plan_tally, print_results,
                          reading_options, report_option, report_reading, settings_for, state,
                          tally_line)
@@ -46,6 +48,7 @@ def cli():
 
 
 cli.add_command(profile)
+cli.add_command(log_command)
 
 
 @cli.command()
@@ -58,6 +61,8 @@ def login(base_url, retries, save):
 
     settings = settings_for(base_url=base_url)
     client = connect(settings, 1, retries)
+    with audited("login", client):
+        pass
     say(f"Logged in to {client.base_url} as {client.username}; account {client.account_id}")
     if save:
         if settings.sources["password"] != "prompt":
@@ -89,7 +94,9 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     if not to_stdout:
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
     client = connect(settings_for(base_url=base_url), concurrency, retries)
-    result = export_mailboxes(client, STDIO if to_stdout else output, options)
+    with audited("export", client, output=str(output or STDIO)) as (_, outcome):
+        result = export_mailboxes(client, STDIO if to_stdout else output, options)
+        outcome.update(exit_status=0, mailboxes=result.rows, pages=result.pages)
     if result.total_changed:
         echo(f"Warning: the mailbox count changed during the export ({result.totals[0]} -> {result.totals[-1]}): "
              "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
@@ -152,8 +159,14 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
         except click.exceptions.Abort:  # Ctrl-C at the prompt: the run stops like any Ctrl-C
             raise KeyboardInterrupt from None
 
-    result = run_import(client, table, rows, options, report=report, confirm=confirm,
-                        source=None if from_stdin else path)  # standard input has no journal
+    facts = input_facts(path, len(rows))
+    record(input=facts)
+    with audited("import", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
+        result = run_import(client, table, rows, options, report=report, confirm=confirm,
+                            source=None if from_stdin else path,  # standard input has no journal
+                            on_changes=None if dry_run else run.changes)
+        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
+                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
     if result.finished_before is not None:
         done = result.finished_before
         say(f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}. "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .cli_audit import audited
 from .cli_common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
 from .config import ConnectionSettings
 from .errors import BulkmailError, ExitStatus, InputError
@@ -182,14 +183,16 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     for name in names:
         try:
             client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
-            if each:
-                result = export_mailboxes(client, paths[name], options)
-                say(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
-            else:
-                found, rows, result = collect_mailboxes(client, name, options)
-                columns += [c for c in found if c not in columns]
-                collected += rows
-                say(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+            with audited("export", client, output=str(paths.get(name, output))) as (_, outcome):
+                if each:
+                    result = export_mailboxes(client, paths[name], options)
+                    say(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
+                else:
+                    found, rows, result = collect_mailboxes(client, name, options)
+                    columns += [c for c in found if c not in columns]
+                    collected += rows
+                    say(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
+                outcome.update(exit_status=0, mailboxes=result.rows, pages=result.pages)
             accounts.append({"profile": name, "account": client.account_id, "mailboxes": result.rows,
                              "output": str(paths.get(name, output)), "error": None})
         except BulkmailError as err:

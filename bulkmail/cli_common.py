@@ -221,17 +221,22 @@ def plan_tally(rows):
     return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
 
 
-def record_result(result, path) -> None:
-    """An import's or a validation's facts for --json: counts, files, input, first problems."""
+def input_facts(path, rows: int) -> dict:
+    """The input as the audit log and --json name it: absolute path, SHA-256, data rows."""
     from .journal import file_hash
 
     source = None if str(path) == "-" else Path(path)
+    return {"path": str(source.resolve()) if source else "-",
+            "sha256": file_hash(source) if source and source.is_file() else None, "rows": rows}
+
+
+def record_result(result, path) -> None:
+    """An import's or a validation's facts for --json: counts, files, input, first problems."""
     problems_ = [row for row in result.rows if row.status not in ("added", "removed", "would_add", "would_remove",
                                                                   "valid")]
     record(counts={str(status): count for status, count in result.counts.items()},
            report=str(result.report) if result.report else None, undo=None, plan=None,
-           input={"path": str(source.resolve()) if source else "-",
-                  "sha256": file_hash(source) if source and source.is_file() else None, "rows": len(result.rows)},
+           input=state().result.get("input") or input_facts(path, len(result.rows)),
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
                      for r in problems_[:20]])
     stopped = getattr(result, "stopped", None) or getattr(result, "refused", None)

@@ -16,7 +16,7 @@ from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputE
 from .journal import Journal
 from .paths import REPORTS, default_output, fallback_folder, now
 from .plan import Plan, make_plan, verify
-from .records import PLANNED, VALID, Row
+from .records import ADDED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
 from .reading import Sheet, read_table
@@ -114,6 +114,18 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
         raise
 
 
+def audit_facts(source: str | os.PathLike) -> list[tuple[str, object]]:
+    """Who ran it, where, with which version, on which exact input: for the report's Summary."""
+    from . import __version__
+    from .audit import operator
+    from .journal import file_hash
+
+    user, host = operator()
+    path = Path(source)
+    digest = file_hash(path) if str(source) != "-" and path.is_file() else "(standard input)"
+    return [("operator", user), ("host", host), ("tool version", __version__), ("input sha256", digest)]
+
+
 def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_remove: bool) -> None:
     """Refuse (before anything is sent) a plan that removes more than the user allowed."""
     count = len(plan.to_remove)
@@ -152,7 +164,8 @@ def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
     for row in rows:
         if row.status == PLANNED:
             row.status = VALID
-    result = ImportResult(table, rows, summary=[("run", "offline validation")])
+    result = ImportResult(table, rows, summary=[("run", "offline validation"), *audit_facts(table.path),
+                                                ("started", now())])
     result.report = write_report(report or default_report_path(path, "validation"), table, rows, result.summary)
     return result
 
@@ -167,13 +180,16 @@ def import_file(client: Client, path: str | os.PathLike, options: ImportOptions 
 
 def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(), *,
                report: str | os.PathLike | None = None, confirm: Callable[[Plan], bool] | None = None,
-               source: str | os.PathLike | None = None) -> ImportResult:
+               source: str | os.PathLike | None = None,
+               on_changes: Callable[[list[Row]], None] | None = None) -> ImportResult:
     """Plan the checked rows against the live state, send, verify, and write the report.
 
     ``source`` is the input file: a real run keeps a journal of it, so that a crash or Ctrl-C
     can be finished with ``options.resume`` (None: no journal, e.g. standard input).
-    ``confirm(plan)`` may say no before anything is sent. The report goes to ``report``
-    (default reports/<input>-<timestamp>-results.<format>)."""
+    ``confirm(plan)`` may say no before anything is sent. ``on_changes(rows)`` is told, once
+    per row even across an interrupted run and its resume, of every mailbox this run added or
+    removed (the audit log). The report goes to ``report`` (default
+    reports/<input>-<timestamp>-results.<format>)."""
     journal, resuming, finished = None, False, None
     if source is not None and not options.dry_run:
         journal, resuming, finished = open_journal(source, client.account_id or "", resume=options.resume,
@@ -184,7 +200,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
         result = ImportResult(table, rows, strict=options.strict, resumed=resuming)
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
-        _run(client, result, options, confirm, journal)
+        _run(client, result, options, confirm, journal, on_changes)
         result.report = _write_report_somewhere(report or default_report_path(table.path), result, options.progress)
         if journal is not None:
             resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
@@ -196,14 +212,15 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
             journal.close()
 
 
-def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None) -> None:
+def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None,
+         on_changes: Callable[[list[Row]], None] | None) -> None:
     """The stages; a run stopped by a fatal error or Ctrl-C ends with every row closed."""
     rows = result.rows
     result.summary = [*([("profile", client.profile)] if client.profile else []),
                       ("service", client.base_url), ("account", client.account_id),
                       ("run", "dry run: nothing changed" if options.dry_run else
                        "resumed import" if result.resumed else "import"),
-                      ("started", now())]
+                      *audit_facts(result.sheet.path), ("started", now())]
     if journal is not None and result.resumed:
         result.summary.append(("settled by the interrupted run", journal.restore(rows)))
     try:
@@ -231,6 +248,12 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
+    if on_changes is not None:  # accepted (sent) rows count: the service took them
+        changed = [r for r in rows if not r.logged and r.status in (ADDED, REMOVED, SENT)]
+        if changed:
+            on_changes(changed)
+        for row in changed:
+            row.logged = True
     if journal is not None and result.stopped is not None:
         # What a resume needs, before closing: sent rows stay "sent", so it re-reads them. A
         # finished run needs none of it (finish() says so), and 50k rows cost half a second.
@@ -238,7 +261,7 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
     for row in rows:
         row.close_unsent(result.stopped)
         row.close_unverified(result.stopped)
-    result.summary.append(("exit status", int(result.exit_status)))
+    result.summary += [("finished", now()), ("exit status", int(result.exit_status))]
 
 
 def _write_report_somewhere(path: str | os.PathLike, result: ImportResult, progress: bool = False) -> Path:

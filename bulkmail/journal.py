@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), source TE
                                 started TEXT, finished TEXT, report TEXT, exit_status INTEGER);
 CREATE TABLE IF NOT EXISTS rows (row INTEGER PRIMARY KEY, action TEXT, email_address TEXT, status TEXT,
                                  detail TEXT, mailbox TEXT, batch INTEGER, http_status INTEGER,
-                                 attempts INTEGER, sent INTEGER);
+                                 attempts INTEGER, sent INTEGER, logged INTEGER DEFAULT 0);
 """
 
 
@@ -94,6 +94,9 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(rows)")}
+            if "logged" not in columns:  # a journal from before the audit log
+                self.db.execute("ALTER TABLE rows ADD COLUMN logged INTEGER DEFAULT 0")
         except sqlite3.Error as exc:
             self._file_lock.release()
             raise InputError(f"Cannot keep the run's journal in {self.path}: {exc}. Nothing was sent. Make that "
@@ -158,14 +161,16 @@ class Journal:
     def record(self, rows: list[Row], sent: bool = False) -> None:
         """Save the rows' current state in one committed transaction; ``sent`` marks them as on
         the wire (done before the request leaves, so a crash cannot hide a sent change)."""
-        values = [(r.row, r.action, r.email_address, r.status, r.detail, json.dumps(r.mailbox) if r.mailbox else None,
-                   r.batch, r.http_status, r.attempts, int(sent or r.in_doubt)) for r in rows]
+        values = [(r.row, r.action, r.email_address, str(r.status), r.detail,
+                   json.dumps(r.mailbox) if r.mailbox else None, r.batch, r.http_status, r.attempts,
+                   int(sent or r.in_doubt), int(r.logged)) for r in rows]
         with self._lock:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
+                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
                 "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
-                "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent)",
+                "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent), "
+                "logged=max(rows.logged, excluded.logged)",
                 values)
             self.db.execute("COMMIT")
 
@@ -177,14 +182,15 @@ class Journal:
         """Carry an interrupted run's outcomes into freshly validated rows: settled rows keep
         their status; rows that were ever sent become in doubt. Returns how many were settled."""
         saved = {r[0]: r for r in self.db.execute(
-            "SELECT row, action, email_address, status, detail, mailbox, batch, http_status, attempts, sent FROM rows")}
+            "SELECT row, action, email_address, status, detail, mailbox, batch, http_status, attempts, sent, logged "
+            "FROM rows")}
         settled = 0
         for row in rows:
             found = saved.get(row.row)
             if found is None or row.status != PLANNED or found[2].lower() != row.key or found[1] != row.action:
                 continue
-            _, _, _, status, detail, mailbox, batch, http_status, attempts, sent = found
-            row.batch, row.attempts, row.in_doubt = batch, attempts or 0, bool(sent)
+            _, _, _, status, detail, mailbox, batch, http_status, attempts, sent, logged = found
+            row.batch, row.attempts, row.in_doubt, row.logged = batch, attempts or 0, bool(sent), bool(logged)
             row.mailbox = json.loads(mailbox) if mailbox else None  # a removed mailbox's ids live on here
             if status in SETTLED:
                 row.status, row.detail, row.http_status = status, detail, http_status

@@ -69,6 +69,7 @@ class Row:
     http_status: int | None = None
     attempts: int = 0
     in_doubt: bool = False  # a request carrying this row lost its answer
+    logged: bool = False  # its change is in the audit log (a resumed run does not log it again)
 
     @property
     def key(self) -> str:

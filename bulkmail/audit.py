@@ -1,0 +1,144 @@
+"""The audit log: who changed which mailbox, from which file, and when.
+
+JSON Lines at $BULKMAIL_AUDIT_LOG, else audit.jsonl in the user's log folder, owner-only. A
+run appends a "run" record when it starts and one when it ends, and one "change" record per
+mailbox it added or removed. Nothing secret goes in. Each append is whole lines written in one
+call under an OS lock, so concurrent runs never interleave and a crash never leaves half a
+record; past a size the file rotates (audit.jsonl.1 … .N, the oldest dropped)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+MAX_BYTES = 10 * 1024 * 1024
+KEEP = 5  # rotated generations kept beside the current file
+
+
+def audit_path() -> Path:
+    import platformdirs
+
+    if os.environ.get("BULKMAIL_AUDIT_LOG"):
+        return Path(os.environ["BULKMAIL_AUDIT_LOG"])
+    return platformdirs.user_log_path("bulkmail", appauthor=False) / "audit.jsonl"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def operator() -> tuple[str, str]:
+    """(OS user name, host name) of whoever runs bulkmail."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return user, socket.gethostname()
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class AuditLog:
+    """Appends and reads the audit log at ``path`` (default: audit_path())."""
+
+    def __init__(self, path: str | os.PathLike | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP):
+        self.path = Path(path) if path is not None else audit_path()
+        self.max_bytes, self.keep = max_bytes, keep
+
+    def append(self, records: Iterable[dict]) -> None:
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
+        if not data:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            if self.path.exists() and self.path.stat().st_size + len(data) > self.max_bytes:
+                self._rotate()
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(descriptor, view):]
+            finally:
+                os.close(descriptor)
+
+    def _rotate(self) -> None:
+        """audit.jsonl -> .1 -> .2 …; the generation past ``keep`` is dropped."""
+        for number in range(self.keep, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{number}")
+            newer = self.path.with_name(f"{self.path.name}.{number - 1}") if number > 1 else self.path
+            if number == self.keep and older.exists():
+                older.unlink()
+            if newer.exists():
+                os.replace(newer, older)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive OS lock on a file beside the log, held while appending and rotating."""
+        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        try:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            else:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            handle.close()  # closing drops the lock
+
+    def records(self) -> Iterator[dict]:
+        """Every record, oldest first (rotated generations included); a line that does not
+        parse (a file edited by hand) is skipped."""
+        files = [self.path.with_name(f"{self.path.name}.{n}") for n in range(self.keep, 0, -1)] + [self.path]
+        for path in files:
+            if not path.is_file():
+                continue
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict):
+                        yield record
+
+
+class Run:
+    """One run's records: start, its changes, end. Facts given at start are repeated at the end,
+    so either record answers on its own."""
+
+    def __init__(self, log: AuditLog, command: str, **facts):
+        from . import __version__
+
+        user, host = operator()
+        self.log = log
+        self.facts = {"run_id": new_run_id(), "command": command, "operator": user, "host": host,
+                      "version": __version__, **facts}
+
+    @property
+    def run_id(self) -> str:
+        return self.facts["run_id"]
+
+    def start(self) -> None:
+        self.log.append([{"type": "run", "event": "start", "time": now(), **self.facts}])
+
+    def changes(self, rows: list) -> None:
+        """A change record per row this run added or removed (``rows`` are records.Row)."""
+        self.log.append([{"type": "change", "run_id": self.run_id, "time": now(), "action": row.action,
+                          "email_address": row.email_address,
+                          "mailbox_id": (row.mailbox or {}).get("id"), "status": str(row.done_status),
+                          "verified": str(row.status) in ("added", "removed"), "batch": row.batch,
+                          "input": self.facts.get("input")} for row in rows])
+
+    def end(self, **facts) -> None:
+        self.log.append([{"type": "run", "event": "end", "time": now(), **self.facts, **facts}])

@@ -1,0 +1,102 @@
+"""The audit log on the command line: every run that talks to the service is recorded, and
+`bulkmail log` answers "who removed this, and when?"."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Iterator
+
+import click
+
+from .audit import AuditLog, Run
+from .cli_common import echo, output_options, record, say
+from .errors import BulkmailError, ExitStatus, InputError
+
+if TYPE_CHECKING:
+    from .client import Client
+
+
+@contextmanager
+def audited(command: str, client: Client, **facts) -> Iterator[tuple[Run, dict]]:
+    """Write the run's start record now (a log that cannot be written stops the run before
+    anything is sent) and its end record after, with what the caller put in the dict (and the
+    error, when one escapes)."""
+    log = AuditLog()
+    run = Run(log, command, service=client.base_url, account=client.account_id, profile=client.profile, **facts)
+    try:
+        run.start()
+    except OSError as exc:
+        raise InputError(f"Cannot write the audit log {log.path}: {exc.strerror or exc}. Nothing was sent. Set "
+                         "BULKMAIL_AUDIT_LOG to a file you can write.") from None
+    record(run_id=run.run_id)
+    outcome: dict = {}
+    try:
+        yield run, outcome
+    except BulkmailError as exc:
+        outcome.update(exit_status=int(exc.exit_status), error=str(exc))
+        raise
+    except KeyboardInterrupt:
+        outcome.update(exit_status=int(ExitStatus.INTERRUPTED), error="Interrupted.")
+        raise
+    finally:
+        try:
+            run.end(**outcome)
+        except OSError as exc:
+            echo(f"Warning: the end of this run could not be written to the audit log {log.path} "
+                 f"({exc.strerror or exc}).")
+
+
+def parse_since(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM.") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@click.command("log")
+@click.option("--email", metavar="ADDRESS", help="The changes to this address (any case), newest first.")
+@click.option("--since", metavar="DATE", help="Only what happened since this date (YYYY-MM-DD[THH:MM], UTC).")
+@click.option("--run", "run_id", metavar="ID", help="One run: its start, its changes, its end.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="How many lines at most.")
+@output_options
+def log_command(email, since, run_id, limit):
+    """Answer from the audit log: who changed a mailbox, from which file, when; or the last runs."""
+    log = AuditLog()
+    records = list(log.records())
+    runs = {}
+    for item in records:
+        if item.get("type") == "run":
+            runs.setdefault(item.get("run_id"), {}).update(item)  # the end record completes the start's
+    since_time = parse_since(since) if since else None
+
+    def recent(item) -> bool:
+        return since_time is None or datetime.fromisoformat(item.get("time", "1970-01-01T00:00:00+00:00")) >= since_time
+
+    if email or run_id:
+        found = [item for item in records if item.get("type") == "change" and recent(item)
+                 and (not email or str(item.get("email_address", "")).lower() == email.lower())
+                 and (not run_id or item.get("run_id") == run_id)]
+        found = sorted(found, key=lambda item: item.get("time", ""), reverse=True)[:limit]
+        lines = [{**item, "operator": runs.get(item.get("run_id"), {}).get("operator"),
+                  "host": runs.get(item.get("run_id"), {}).get("host"),
+                  "command": runs.get(item.get("run_id"), {}).get("command")} for item in found]
+        record(changes=lines, log=str(log.path))
+        if not lines:
+            say(f"No changes found in {log.path}.")
+        for line in lines:
+            source = (line.get("input") or {}).get("path") or "-"
+            say(f"{line['time']}  {line.get('status')}  {line.get('email_address')}  mailbox {line.get('mailbox_id')}  "
+                f"by {line.get('operator')}@{line.get('host')}  run {line.get('run_id')}  from {source}")
+        return ExitStatus.OK
+    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""), reverse=True)[:limit]
+    record(runs=listed, log=str(log.path))
+    if not listed:
+        say(f"No runs found in {log.path}.")
+    for item in listed:
+        counts = ", ".join(f"{k} {v}" for k, v in (item.get("counts") or {}).items()) or "-"
+        say(f"{item.get('time')}  run {item.get('run_id')}  {item.get('command')}  by {item.get('operator')}@"
+            f"{item.get('host')}  account {item.get('account')}  exit {item.get('exit_status', '?')}  {counts}")
+    return ExitStatus.OK
+
