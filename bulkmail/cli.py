@@ -203,6 +203,7 @@ def validate(path, sheet, action, mapping, domains, force, report):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("import-template.xlsx"),
               show_default=True, help=".xlsx (with dropdowns and instructions) or .csv")
 @force_option
+@output_options
 def template(output, force):
     """Write an import template to fill in."""
     from .template import write_template
