@@ -167,10 +167,13 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
                             on_changes=None if dry_run else run.changes)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
                        report=str(result.report), error=str(result.stopped) if result.stopped else None)
+        if result.finished_before is not None:
+            done = result.finished_before
+            note = f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}."
+            outcome.update(counts={}, note=note)
     if result.finished_before is not None:
-        done = result.finished_before
-        say(f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}. "
-                   f"Report: {done.report}")
+        say(f"{note} Report: {done.report}")
+        record(report=done.report, note=note)
         return result.exit_status
     for note in result.notes:
         say(note)

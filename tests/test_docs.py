@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import click
+import pytest
 
 from bulkmail.cli import cli
 
@@ -38,3 +40,58 @@ def test_every_option_the_readme_names_exists():
     text = "\n".join(line for line in README.splitlines() if "bench" not in line)
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", text))
     assert sorted(named - long_options()) == []
+
+
+AUTOMATION = Path(__file__).resolve().parent.parent / "docs" / "automation.md"
+
+
+def recipe_commands() -> list[str]:
+    """Every command line of the recipes' code blocks that runs bulkmail (or reads its output),
+    as a POSIX shell would run it: the cron schedule, ExecStart= and schtasks wrappers removed,
+    Windows %VARS% as $VARS."""
+    commands, block = [], None
+    for line in AUTOMATION.read_text().splitlines():
+        if line.startswith("```"):
+            block = None if block else line[3:]
+            continue
+        if block is None or line.startswith("#"):
+            continue
+        if block == "cron" and re.match(r"^[\d*]", line):
+            line = line.split(None, 5)[5]
+        line = re.sub(r"^ExecStart=/bin/sh -c '(.*)'$", r"\1", line)
+        found = re.search(r'/TR "cmd /c (.*)"$', line)
+        if found:
+            line = re.sub(r"%(\w+)%\\", r"$\1/", found.group(1)).replace("%LEAVERS%", '"$LEAVERS"')
+        if line.startswith(("bulkmail ", "tail ")):
+            commands.append(line)
+    return commands
+
+
+@pytest.mark.parametrize("settings", [{"username": "api@acme.com"}], indirect=True)  # the recipes' user
+def test_every_automation_recipe_runs_against_the_sandbox(sandbox, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    leavers = [f"leaver{n}@acme.com" for n in range(3)]
+    (tmp_path / "leavers.csv").write_text("Name;E-Mail\n" + "".join(f"L;{a}\n" for a in leavers))
+    (tmp_path / "logs").mkdir()
+    password = f"{sys.executable} -c \"print('sandbox-demo')\""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BULKMAIL_")}
+    env.update(LEAVERS=str(tmp_path / "leavers.csv"), INVENTORY=str(tmp_path / "inventory.xlsx"),
+               LOGS=str(tmp_path / "logs"), PATH=os.path.dirname(sys.executable) + os.pathsep + env["PATH"])
+    commands = recipe_commands()
+    assert len(commands) >= 9, commands  # profile, 2 jobs, 2 cron lines, systemd, schtasks, alert, resume
+    for command in commands:
+        command = command.replace("https://apiv2.clouduss.com", sandbox.url).replace("pass show bulkmail/acme",
+                                                                                      password.replace('"', '\\"'))
+        for address in leavers:  # each offboarding run finds its leavers there again
+            if not sandbox.store.find(address):
+                sandbox.store.add(address)
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    *runs, resumed = [json.loads(line) for line in (tmp_path / "logs" / "leavers.jsonl").read_text().splitlines()]
+    assert [r["counts"] for r in runs] == [{"removed": 3}] * 4  # the job, cron, systemd, schtasks
+    assert resumed["note"].startswith("Nothing to resume: the last run of leavers.csv finished at ")
+    assert (tmp_path / "inventory.xlsx").is_file()
