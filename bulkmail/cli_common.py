@@ -232,13 +232,13 @@ def input_facts(path, rows: int) -> dict:
 
 def record_result(result, path) -> None:
     """An import's or a validation's facts for --json: counts, files, input, first problems."""
-    problems_ = [row for row in result.rows if row.status not in ("added", "removed", "would_add", "would_remove",
-                                                                  "valid")]
+    from .report import problems
+
     record(counts={str(status): count for status, count in result.counts.items()},
            report=str(result.report) if result.report else None, undo=None, plan=None,
            input=state().result.get("input") or input_facts(path, len(result.rows)),
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
-                     for r in problems_[:20]])
+                     for r in problems(result.rows)[:20]])
     stopped = getattr(result, "stopped", None) or getattr(result, "refused", None)
     if stopped is not None:
         record(error=str(stopped))

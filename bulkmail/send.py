@@ -18,8 +18,8 @@ from .errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted,
                      UnreachableError)
 from .plan import Plan, domain_of, lookup, name_not_kept
 from .progress import progress as progress_bar
-from .words import plural
 from .records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
+from .words import plural
 
 log = logging.getLogger("bulkmail")
 LOST_ANSWER = "the answer was lost; re-reading showed the change applied"
