@@ -260,6 +260,8 @@ def main() -> None:
         cases.append(("export", lambda f: bench_export(1_000_000, options.latency, False, f, env)))
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
+        os.environ["XDG_STATE_HOME"] = str(Path(temporary) / "state")  # journals and the audit log stay out of home
+        env["XDG_STATE_HOME"] = os.environ["XDG_STATE_HOME"]
         for kind, case in cases:
             if not options.only or kind in options.only:
                 rows += case(Path(temporary))
