@@ -82,7 +82,7 @@ class Journal:
         key = hashlib.sha256(f"{self.source}\n{account}".encode()).hexdigest()[:12]
         directory = Path(folder) if folder is not None else journal_dir()
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # it names the addresses of each run
             self.path = directory / f"{self.source.stem}-{key}.sqlite"
             self._file_lock = _FileLock(directory / f"{self.source.stem}-{key}.lock")
         except OSError as exc:
