@@ -19,11 +19,10 @@ import click
 from . import __version__
 from .cli_accounts import export_accounts, profile
 from .cli_audit import audited, log_command
-from .cli_common import (Environment, State, claim_output, connect, connection_options, echo, file_options,
-                         input_facts, record, record_result, say,
-                         force_option, interactive, login_options, output_options, plan_tally, print_results,
-                         reading_options, report_option, report_reading, settings_for, state,
-                         tally_line)
+from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
+                         file_options, force_option, input_facts, login_options, output_options, print_results,
+                         reading_options, record, record_result, report_option, report_reading, say, settings_for,
+                         state)
 from .errors import BulkmailError, ExitStatus, InputError
 from .paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from .words import plural
@@ -144,21 +143,7 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
                             resume=resume, fresh=fresh, progress=not state().quiet)
     client = connect(settings, concurrency, retries)
-
-    def confirm(plan) -> bool:
-        what = (f"add {len(plan.to_add)} and remove {plural(len(plan.to_remove), 'mailbox')} in account "
-                f"{client.account_id}")
-        if yes:
-            return True
-        if not interactive():
-            raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
-                             "or --dry-run to see the plan.")
-        echo(f"Plan: {tally_line(plan_tally(rows))}")
-        try:
-            return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
-        except click.exceptions.Abort:  # Ctrl-C at the prompt: the run stops like any Ctrl-C
-            raise KeyboardInterrupt from None
-
+    confirm = confirmation(client, rows, yes)
     facts = input_facts(path, len(rows))
     record(input=facts)
     with audited("import", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):

@@ -214,6 +214,27 @@ def tally_line(tally) -> str:
     return ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "no rows"
 
 
+def confirmation(client: Client, rows, yes: bool):
+    """The question asked before anything is sent: yes with --yes; without a terminal, a clear
+    refusal; in one, the plan's counts and a prompt (Ctrl-C there stops like any Ctrl-C)."""
+
+    def confirm(plan) -> bool:
+        what = (f"add {len(plan.to_add)} and remove {plural(len(plan.to_remove), 'mailbox')} in account "
+                f"{client.account_id}")
+        if yes:
+            return True
+        if not interactive():
+            raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
+                             "or --dry-run to see the plan.")
+        echo(f"Plan: {tally_line(plan_tally(rows))}")
+        try:
+            return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
+        except click.exceptions.Abort:
+            raise KeyboardInterrupt from None
+
+    return confirm
+
+
 def plan_tally(rows):
     """What the plan holds, in the report's words: would_add/would_remove for the changes."""
     from collections import Counter

@@ -229,31 +229,14 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
         if journal is not None:
             journal.record([r for r in rows if r.status != PLANNED])
         if options.dry_run:
-            try:
-                check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
-            except Refused as refusal:
-                result.refused = refusal
-                result.summary.append(("the real run", f"would be refused: {refusal}"))
+            _judge_rails(client, result, options)
         elif result.plan.changes:
-            check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
-            if confirm is not None and not confirm(result.plan):
-                raise Declined("You answered no at the prompt; nothing was sent.")
-            sender = Sender(client, batch_size=options.batch_size, concurrency=options.concurrency,
-                            progress=options.progress, on_send=journal.mark_sent if journal is not None else None)
-            sender.send(result.plan)
-            result.stopped = sender.stopped
-            if sender.stopped is None:
-                verify(client, rows, options.concurrency, options.verify)
+            _apply(client, result, options, confirm, journal)
     except (Fatal, ApiError) as err:  # a service error no stage handled stops the run too
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
-    if on_changes is not None:  # accepted (sent) rows count: the service took them
-        changed = [r for r in rows if not r.logged and r.status in (ADDED, REMOVED, SENT)]
-        if changed:
-            on_changes(changed)
-        for row in changed:
-            row.logged = True
+    _tell_changes(rows, on_changes)
     if journal is not None and result.stopped is not None:
         # What a resume needs, before closing: sent rows stay "sent", so it re-reads them. A
         # finished run needs none of it (finish() says so), and 50k rows cost half a second.
@@ -262,6 +245,40 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
         row.close_unsent(result.stopped)
         row.close_unverified(result.stopped)
     result.summary += [("finished", now()), ("exit status", int(result.exit_status))]
+
+
+def _judge_rails(client: Client, result: ImportResult, options: ImportOptions) -> None:
+    """A dry run: would a safety rail refuse the real run? Say so, and why."""
+    try:
+        check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
+    except Refused as refusal:
+        result.refused = refusal
+        result.summary.append(("the real run", f"would be refused: {refusal}"))
+
+
+def _apply(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None) -> None:
+    """Rails, the prompt, sending, verifying."""
+    check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
+    if confirm is not None and not confirm(result.plan):
+        raise Declined("You answered no at the prompt; nothing was sent.")
+    sender = Sender(client, batch_size=options.batch_size, concurrency=options.concurrency,
+                    progress=options.progress, on_send=journal.mark_sent if journal is not None else None)
+    sender.send(result.plan)
+    result.stopped = sender.stopped
+    if sender.stopped is None:
+        verify(client, result.rows, options.concurrency, options.verify)
+
+
+def _tell_changes(rows: list[Row], on_changes: Callable[[list[Row]], None] | None) -> None:
+    """Tell ``on_changes`` (the audit log) of each change not told before; rows the service
+    accepted count even when the run stopped before re-reading them."""
+    if on_changes is None:
+        return
+    changed = [r for r in rows if not r.logged and r.status in (ADDED, REMOVED, SENT)]
+    if changed:
+        on_changes(changed)
+    for row in changed:
+        row.logged = True
 
 
 def _write_report_somewhere(path: str | os.PathLike, result: ImportResult, progress: bool = False) -> Path:
