@@ -56,7 +56,7 @@ def xlsx_text(path: Path) -> str:
     lines = []
     for name in book.sheet_names:
         for row in book.get_sheet_by_name(name).to_python():
-            if row and row[0] not in ("started", "service"):  # times and the port differ per run
+            if row and row[0] not in ("started", "finished", "service"):  # times and the port differ per run
                 lines.append(f"{name}\t" + "\t".join(str(v) for v in row))
     return "\n".join(lines) + "\n"
 
