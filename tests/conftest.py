@@ -24,6 +24,7 @@ def user_folders(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(name, str(home / name.lower()))
     monkeypatch.delenv("BULKMAIL_CONFIG", raising=False)
     monkeypatch.delenv("BULKMAIL_PROFILE", raising=False)
+    monkeypatch.delenv("BULKMAIL_AUDIT_LOG", raising=False)
     # No real keyring, ever: the "no backend" one unless a test sets an in-memory one.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     keyring.set_keyring(fail.Keyring())
