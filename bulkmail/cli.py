@@ -125,8 +125,8 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
                                               "jobs: a typo in a leavers list must not pass unnoticed).")
 @output_options
 @connection_options
-def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, batch_size, no_verify, resume, fresh,
-            max_remove, allow_mass_remove, strict, base_url, concurrency, retries):
+def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
+            fresh, max_remove, allow_mass_remove, strict, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
     from .importer import ImportOptions, load, run_import
     if resume and (fresh or dry_run):
@@ -137,7 +137,7 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
                          "Save the input to a file and import that.")
     report = claim_output(report or default_output(path), "--report", inputs=[path], force=force)
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
-    table, rows = load(path, reading_options(sheet, mapping, action, settings.domains))
+    table, rows = load(path, reading_options(sheet, mapping, action, settings.domains, only))
     report_reading(table, len(rows))
     options = ImportOptions(dry_run=dry_run, batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
@@ -175,11 +175,11 @@ def import_(path, sheet, action, mapping, domains, force, report, dry_run, yes, 
 @file_options
 @report_option("validation")
 @output_options
-def validate(path, sheet, action, mapping, domains, force, report):
+def validate(path, sheet, action, mapping, domains, only, force, report):
     """Check a file offline (never touches the network) and report every row's problems."""
     from .importer import check_file
     report = claim_output(report or default_output(path, "validation"), "--report", inputs=[path], force=force)
-    result = check_file(path, reading_options(sheet, mapping, action, settings_for(domains=domains).domains),
+    result = check_file(path, reading_options(sheet, mapping, action, settings_for(domains=domains).domains, only),
                         report=report)
     report_reading(result.sheet, len(result.rows))
     print_results(result)

@@ -173,8 +173,22 @@ def file_options(f):
                           '--map email_address="Mail Addr". Fields: action, email_address, executive, realname.')(f)
     f = click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
                      help="Allow only addresses in this domain (repeatable); other rows are invalid.")(f)
+    f = click.option("--only", metavar="STATUS[,STATUS]", callback=parse_only,
+                     help="Read a results report back and keep only its rows of these statuses, e.g. "
+                          "--only failed,not_attempted (their row numbers stay those of the original file).")(f)
     f = force_option(f)
     return f
+
+
+def parse_only(_ctx, _param, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    wanted = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [s for s in wanted if s not in {str(status) for status in STATUSES}]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} is no status; use some of: "
+                                 f"{', '.join(str(s) for s in STATUSES)}.")
+    return wanted
 
 
 def report_option(kind: str):
@@ -193,12 +207,12 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def reading_options(sheet, mapping, action, domains) -> ReadOptions:
+def reading_options(sheet, mapping, action, domains, only=()) -> ReadOptions:
     """How to read the input, from the shared file options."""
     from .importer import ReadOptions
 
     return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                       domains=tuple(domains))
+                       domains=tuple(domains), only=tuple(only))
 
 
 def report_reading(table, count: int) -> None:

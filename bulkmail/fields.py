@@ -17,6 +17,12 @@ ALIASES = {
 }
 
 
+# The columns a results report starts with: a report read back as input is known by them, and
+# they are regenerated rather than carried along as the input's own.
+REPORT_COLUMNS = ["row", "action", "email_address", "status", "detail"]
+REPORT_MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attempts"]
+
+
 def normalise_header(name: str) -> str:
     """'Email Address [Required]' -> 'emailaddress'; 'E-mail' -> 'email'."""
     name = re.sub(r"\[.*?\]|\(.*?\)", "", str(name))

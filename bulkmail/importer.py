@@ -5,6 +5,7 @@ journal's whole life (open, restore, record, finish, close) is owned by run_impo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from .client import Client
+from .fields import REPORT_COLUMNS
 from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
 from .paths import REPORTS, default_output, fallback_folder, now
@@ -35,6 +37,7 @@ class ReadOptions:
     mapping: Mapping[str, str] = field(default_factory=dict)
     action: str | None = None  # for rows without one (files with no action column)
     domains: tuple[str, ...] = ()  # allow-list; other rows are invalid
+    only: tuple[str, ...] = ()  # a results report read back: keep only the rows with these statuses
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,11 @@ def default_report_path(source: str | os.PathLike, kind: str = "results", folder
 def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:
     """Read and check a file offline: the sheet as read, and one Row per data row."""
     table = read_table(path, reading.sheet, dict(reading.mapping))
+    if reading.only:
+        if not table.from_report:
+            raise InputError(f"--only keeps rows of a results report by their status, and {table.where} is not "
+                             f"one (it has no {', '.join(REPORT_COLUMNS)} columns). Leave --only out.")
+        table = dataclasses.replace(table, frame=table.frame[table.frame["status"].isin(reading.only)])
     return table, validate(table, reading.action, reading.domains)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
-from .fields import ALIASES, normalise_header, resolve_fields
+from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -37,6 +37,7 @@ class Sheet:
     frame: pd.DataFrame
     fields: dict[str, str]  # canonical field -> the input's own header
     notes: list[str] = field(default_factory=list)  # what was detected, for -v
+    from_report: bool = False  # a results report read back: its `row` column gives the row numbers
 
     @property
     def where(self) -> str:
@@ -256,4 +257,9 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
     body = body[(body != "").any(axis=1)]  # blank and formatted-but-empty rows
     body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
     fields = resolve_fields(list(body.columns), mapping, where)
-    return Sheet(path, name, body, fields, notes)
+    from_report = set(REPORT_COLUMNS) <= set(body.columns)
+    if from_report:  # retrying a report's rows: they keep the row numbers of the original file
+        numbers = pd.to_numeric(body["row"], errors="coerce")
+        body.index = [int(n) if n == n else label for n, label in zip(numbers, body.index)]
+        notes.append("a results report: row numbers from its row column")
+    return Sheet(path, name, body, fields, notes, from_report)

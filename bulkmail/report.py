@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ExitStatus
+from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
 from .progress import progress as progress_bar
 from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row, Status
 from .reading import Sheet
 from .writing import Style, write_table
 
-FIRST_COLUMNS = ["row", "action", "email_address", "status", "detail"]
-MORE_COLUMNS = ["mailbox_id", "email_address_id", "batch", "http_status", "attempts"]
+FIRST_COLUMNS, MORE_COLUMNS = REPORT_COLUMNS, REPORT_MORE_COLUMNS
 GREEN, PALE_GREEN, RED, GREY, AMBER = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C"
 # Nothing was changed for these rows, and a typo looks just like them: colours of their own.
 ORANGE, BLUE = "F8CBAD", "BDD7EE"
@@ -42,9 +42,12 @@ def problems(rows: list[Row]) -> list[Row]:
 def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
     """The report's columns and, for the input's own ones, the name each gets. The input's action
     and address columns are not repeated (the first columns carry them); an input column named
-    like one of ours gets ' (input)'."""
+    like one of ours gets ' (input)' — unless the input is itself a report, whose own columns
+    are regenerated, not carried."""
     ours = FIRST_COLUMNS + MORE_COLUMNS
     skip = {sheet.fields.get("action"), sheet.fields["email_address"]}
+    if sheet.from_report:
+        skip |= set(ours)
     renamed = {c: (f"{c} (input)" if c in ours else c) for c in sheet.frame.columns if c not in skip}
     return ours + list(renamed.values()), renamed
 
