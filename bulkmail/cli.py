@@ -136,6 +136,9 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         raise InputError("--resume needs the input file again; standard input cannot be read twice. "
                          "Save the input to a file and import that.")
     report = claim_output(report or default_output(path), "--report", inputs=[path], force=force)
+    if not dry_run:
+        from .undo import undo_path
+        claim_output(undo_path(report), "the undo file", inputs=[path], force=force)
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
     table, rows = load(path, reading_options(sheet, mapping, action, settings.domains, only))
     report_reading(table, len(rows))

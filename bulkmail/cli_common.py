@@ -270,7 +270,8 @@ def record_result(result, path) -> None:
     from .report import problems
 
     record(counts={str(status): count for status, count in result.counts.items()},
-           report=str(result.report) if result.report else None, undo=None, plan=None,
+           report=str(result.report) if result.report else None,
+           undo=str(result.undo) if getattr(result, "undo", None) else None, plan=None,
            input=state().result.get("input") or input_facts(path, len(result.rows)),
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
                      for r in problems(result.rows)[:20]])
@@ -294,7 +295,14 @@ def print_results(result) -> None:
             say(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
     for warning in result.warnings:
         echo(f"Warning: {warning}")
-    say(f"Report: {result.report}")
+    if getattr(result, "undo", None):
+        from .undo import CANNOT_COME_BACK
+
+        removed = result.counts.get("removed")
+        what = plural(removed or 0, "removed mailbox", "removed mailboxes")
+        lost = f"; for the {what}, {CANNOT_COME_BACK}" if removed else ""
+        say(f"Undo: {result.undo} (import it to revert this run{lost})")
+    say(f"Report: {result.report}")  # the last line, always: scripts read it
 
 
 def setup_logging(verbose: int) -> None:

@@ -22,6 +22,7 @@ from .records import ADDED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
 from .reading import Sheet, read_table
+from .undo import CANNOT_COME_BACK, undo_path, write_undo
 from .validate import validate
 
 # A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
@@ -76,6 +77,7 @@ class ImportResult:
     strict: bool = False
     resumed: bool = False  # this run finished an interrupted one
     finished_before: FinishedRun | None = None  # --resume of a run that had finished: nothing done
+    undo: Path | None = None  # the import file that reverts this run's changes
     summary: list[tuple[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # for the user, said once by the CLI
     notes: list[str] = field(default_factory=list)  # plain facts for the user
@@ -209,7 +211,16 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
         _run(client, result, options, confirm, journal, on_changes)
-        result.report = _write_report_somewhere(report or default_report_path(table.path), result, options.progress)
+        report = Path(report or default_report_path(table.path))
+        changed = [r for r in rows if r.status in (ADDED, REMOVED)]
+        if changed:
+            result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
+                                             "this run")]
+            if any(r.status == REMOVED for r in changed):
+                result.summary.append(("cannot come back", CANNOT_COME_BACK))
+        result.report = _write_report_somewhere(report, result, options.progress)
+        if changed:
+            result.undo = write_undo(undo_path(result.report), rows)
         if journal is not None:
             resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
             if not resumable:  # finished, or stopped before anything was sent: nothing to resume

@@ -94,7 +94,7 @@ def test_demo_exports_imports_the_sample_and_reports(bulkmail, tmp_path):
     assert "Exported 260 mailboxes after the import" in result.out
     names = sorted(re.sub(r"-\d{8}-\d{6}", "", p.name) for p in (tmp_path / "reports").iterdir())
     assert names == ["demo-mailboxes-after.csv", "demo-mailboxes.csv", "demo-mailboxes.xlsx",
-                     "onboarding-wave-results.xlsx"]
+                     "onboarding-wave-results-undo.csv", "onboarding-wave-results.xlsx"]
 
 
 def test_sandbox_command_prints_its_url_and_demo_credentials():

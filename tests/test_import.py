@@ -205,7 +205,8 @@ def test_cli_import_prints_counts_and_the_report_path_and_exits_1_on_failed_rows
         "'Kaito Eriksen', the file says 'Already here'; the API has no call to change an existing mailbox)",
         "  row 5  nobody.here@acme.com  not_found  no such mailbox; nothing sent"]
     assert lines[12] == "  row 14  (no address)  invalid  email address is empty"
-    assert lines[13].startswith("Report: reports/every-error-") and lines[13].endswith("-results.xlsx")
+    assert lines[13].startswith("Undo: reports/every-error-") and "-results-undo.csv (import it to revert" in lines[13]
+    assert lines[14].startswith("Report: reports/every-error-") and lines[14].endswith("-results.xlsx")
 
 
 def test_cli_import_of_a_file_without_email_column_exits_2_before_login(bulkmail, sandbox, tmp_path):

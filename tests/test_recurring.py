@@ -28,3 +28,44 @@ def test_only_needs_a_results_report(bulkmail, tmp_path):
     assert bulkmail("validate", "w.csv", "--only", "broken").err.endswith(
         "Error: Invalid value for '--only': broken is no status; use some of: added, removed, already_present, "
         "not_found, would_add, would_remove, duplicate, invalid, failed, not_attempted, valid.\n")
+
+
+def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("boss@acme.com", executive=1, realname="Big Boss")
+    sandbox.store.add("clerk@acme.com", realname="Carla Clerk")
+    sandbox.store.add("stays@acme.com")
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,boss@acme.com", "remove,clerk@acme.com", "add,new@acme.com"])
+    result = bulkmail("import", "w.csv", "--yes", "--report", "r.xlsx")
+    assert result.code == 0
+    assert result.out.splitlines()[-2] == (
+        "Undo: r-undo.csv (import it to revert this run; for the 2 removed mailboxes, aliases, groups, name "
+        "variants and exec-tracking settings kept by the console outside this API (only the address, the executive "
+        "flag and the name come back))")
+    assert read_report(tmp_path / "r-undo.csv") == [
+        {"action": "add", "email_address": "boss@acme.com", "executive": "yes", "realname": "Big Boss"},
+        {"action": "add", "email_address": "clerk@acme.com", "executive": "no", "realname": "Carla Clerk"},
+        {"action": "remove", "email_address": "new@acme.com", "executive": "", "realname": ""}]
+    import openpyxl
+    summary = dict(openpyxl.load_workbook(tmp_path / "r.xlsx")["Summary"].iter_rows(values_only=True))
+    assert summary["undo file"].startswith("r-undo.csv, beside this report") and "aliases" in summary["cannot come back"]
+    assert bulkmail("import", "r-undo.csv", "--yes").code == 0
+    after = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    assert after == before
+
+
+def test_a_dry_run_and_a_run_that_changed_nothing_write_no_undo_file(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("here@acme.com")
+    write_csv(tmp_path / "w.csv", ["action,email", "add,here@acme.com"])
+    assert bulkmail("import", "w.csv", "--yes", "--report", "a.csv").code == 0
+    assert bulkmail("import", "w.csv", "--dry-run", "--report", "b.csv").code == 0
+    assert sorted(p.name for p in tmp_path.glob("*-undo.csv")) == []
+
+
+def test_an_existing_undo_file_is_refused_before_anything_is_sent(bulkmail, sandbox, tmp_path):
+    write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
+    (tmp_path / "r-undo.csv").write_text("keep me")
+    result = bulkmail("import", "w.csv", "--yes", "--report", "r.csv")
+    assert (result.code, result.err) == (2, "Error: the undo file r-undo.csv exists already. Pass --force to replace "
+                                            "it, or choose another name.\n")
+    assert sandbox.store.addresses() == set()

@@ -55,9 +55,12 @@ def interrupted_mid_send(folder: Path) -> bool:
     if not found:  # killed before the journal was opened
         return False
     [path] = found
-    with sqlite3.connect(path) as db:
-        unfinished = db.execute("SELECT count(*) FROM run WHERE finished IS NULL").fetchone()[0]
-        sent = db.execute("SELECT count(*) FROM rows WHERE sent = 1").fetchone()[0]
+    try:
+        with sqlite3.connect(path) as db:
+            unfinished = db.execute("SELECT count(*) FROM run WHERE finished IS NULL").fetchone()[0]
+            sent = db.execute("SELECT count(*) FROM rows WHERE sent = 1").fetchone()[0]
+    except sqlite3.OperationalError:  # killed while the journal was being created: nothing sent yet
+        return False
     return bool(unfinished and sent)
 
 

@@ -1,0 +1,44 @@
+"""Undo files: an import file that reverts a run. Removed mailboxes come back as `add` rows
+with the executive flag and name read before removal; added ones go as `remove` rows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .records import ADDED, REMOVED, Row
+from .writing import write_table
+
+COLUMNS = ["action", "email_address", "executive", "realname"]
+# What the console keeps for a mailbox outside this API (its Mailboxes page): gone with a removal.
+CANNOT_COME_BACK = ("aliases, groups, name variants and exec-tracking settings kept by the console outside this API "
+                    "(only the address, the executive flag and the name come back)")
+
+
+def undo_path(report: str | os.PathLike) -> Path:
+    """<report-stem>-undo.csv beside the report."""
+    report = Path(report)
+    return report.with_name(f"{report.stem}-undo.csv")
+
+
+def undo_rows(rows: list[Row]) -> list[dict]:
+    """The import rows that revert these rows' changes, in the run's order."""
+    lines = []
+    for row in rows:
+        if row.status == REMOVED:
+            mailbox = row.mailbox or {}
+            lines.append({"action": "add", "email_address": row.email_address,
+                          "executive": "yes" if int(mailbox.get("executive") or 0) else "no",
+                          "realname": str(mailbox.get("realname") or "").strip()})
+        elif row.status == ADDED:
+            lines.append({"action": "remove", "email_address": row.email_address, "executive": "", "realname": ""})
+    return lines
+
+
+def write_undo(path: str | os.PathLike, rows: list[Row]) -> Path | None:
+    """Write the undo file when the run changed something; None when it changed nothing."""
+    lines = undo_rows(rows)
+    if not lines:
+        return None
+    write_table(path, COLUMNS, lines)
+    return Path(path)
