@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import read_report, write_csv
 
 
@@ -69,3 +71,39 @@ def test_an_existing_undo_file_is_refused_before_anything_is_sent(bulkmail, sand
     assert (result.code, result.err) == (2, "Error: the undo file r-undo.csv exists already. Pass --force to replace "
                                             "it, or choose another name.\n")
     assert sandbox.store.addresses() == set()
+
+
+def test_diff_of_two_monthly_exports_lists_appeared_disappeared_and_changed(bulkmail, sandbox, tmp_path):
+    for n in range(5):
+        sandbox.store.add(f"user{n}@acme.com", realname=f"User {n}")
+    assert bulkmail("export", "-o", "october.xlsx").code == 0
+    sandbox.store.remove(sandbox.store.find("user0@acme.com")["id"])
+    sandbox.store.add("new@acme.com")
+    changed = sandbox.store.find("user1@acme.com")["id"]
+    sandbox.store.mailboxes[changed]["executive"] = 1  # flipped in the console
+    assert bulkmail("export", "-o", "november.csv").code == 0
+    result = bulkmail("diff", "october.xlsx", "november.csv", "-o", "d.csv")
+    assert result.code == 0
+    assert result.out.splitlines() == [
+        "Compared sheet 'Mailboxes' of october.xlsx (5 mailboxes) with november.csv (5 mailboxes).",
+        "Diff: appeared 1, disappeared 1, changed 1", "Report: d.csv"]
+    lines = read_report(tmp_path / "d.csv")
+    assert [(x["status"], x["email_address"], x["executive_old"], x["executive_new"]) for x in lines] == [
+        ("appeared", "new@acme.com", "", "0"), ("disappeared", "user0@acme.com", "0", ""),
+        ("changed", "user1@acme.com", "0", "1")]
+
+
+def test_diff_against_live_as_an_import_turns_the_service_back(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("keep@acme.com")
+    sandbox.store.add("gone@acme.com", executive=1, realname="Gone Soon")
+    assert bulkmail("export", "-o", "before.csv").code == 0
+    sandbox.store.remove(sandbox.store.find("gone@acme.com")["id"])
+    sandbox.store.add("intruder@acme.com")
+    result = bulkmail("diff", "before.csv", "live", "--as-import", "-o", "back.csv", "--json")
+    assert json.loads(result.out)["counts"] == {"appeared": 1, "disappeared": 1, "changed": 0}
+    assert read_report(tmp_path / "back.csv") == [
+        {"action": "add", "email_address": "gone@acme.com", "executive": "yes", "realname": "Gone Soon"},
+        {"action": "remove", "email_address": "intruder@acme.com", "executive": "", "realname": ""}]
+    assert bulkmail("import", "back.csv", "--yes").code == 0
+    assert sandbox.store.addresses() == {"keep@acme.com", "gone@acme.com"}
+    assert sandbox.store.find("gone@acme.com")["executive"] == 1

@@ -1,0 +1,101 @@
+"""Compare two inventories (exports, a PowerShell/M365 export, or the live service): which
+mailboxes appeared, disappeared or changed (executive flag, name)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .client import Client
+from .reading import read_table
+from .validate import TRUE
+
+APPEARED, DISAPPEARED, CHANGED = "appeared", "disappeared", "changed"
+COLUMNS = ["status", "email_address", "executive_old", "executive_new", "realname_old", "realname_new", "id_old",
+           "id_new"]
+IMPORT_COLUMNS = ["action", "email_address", "executive", "realname"]
+
+
+@dataclass
+class Snapshot:
+    """One inventory: mailboxes by lower-cased address, as email_address, executive, realname, id."""
+
+    where: str
+    mailboxes: dict[str, dict] = field(default_factory=dict)
+    has_executive: bool = True
+    has_realname: bool = True
+
+
+def _flag(value) -> int | None:
+    text = str(value).strip().lower()
+    return None if text == "" else int(text in TRUE)
+
+
+def read_snapshot(path: str | os.PathLike) -> Snapshot:
+    """An export file (bulkmail's, or any with a recognised address column)."""
+    sheet = read_table(path)
+    frame, fields = sheet.frame, sheet.fields
+    snapshot = Snapshot(sheet.where, has_executive="executive" in fields, has_realname="realname" in fields)
+    ids = frame["id"] if "id" in frame.columns else [""] * len(frame)
+    executive = frame[fields["executive"]] if "executive" in fields else [""] * len(frame)
+    names = frame[fields["realname"]] if "realname" in fields else [""] * len(frame)
+    for address, flag, name, mailbox_id in zip(frame[fields["email_address"]], executive, names, ids):
+        if address:
+            snapshot.mailboxes[address.lower()] = {"email_address": address, "executive": _flag(flag),
+                                                   "realname": str(name).strip(), "id": mailbox_id}
+    return snapshot
+
+
+def live_snapshot(client: Client, concurrency: int | None = None) -> Snapshot:
+    """The service now, read in one walk."""
+    snapshot = Snapshot(f"the live service ({client.base_url}, account {client.account_id})")
+    for page in client.iter_pages(concurrency=concurrency):
+        for mailbox in page.items:
+            address = str(mailbox.get("email_address", ""))
+            snapshot.mailboxes[address.lower()] = {
+                "email_address": address, "executive": _flag(mailbox.get("executive")),
+                "realname": str(mailbox.get("realname") or "").strip(), "id": mailbox.get("id", "")}
+    return snapshot
+
+
+def compare(old: Snapshot, new: Snapshot) -> list[dict]:
+    """One line per address that appeared, disappeared or changed, by address; the executive
+    flag and the name are compared only where both sides have the column."""
+    lines = []
+    flags, names = old.has_executive and new.has_executive, old.has_realname and new.has_realname
+    for key in sorted(old.mailboxes.keys() | new.mailboxes.keys()):
+        before, after = old.mailboxes.get(key), new.mailboxes.get(key)
+        if before and after:
+            differs = ((flags and before["executive"] != after["executive"])
+                       or (names and before["realname"] != after["realname"]))
+            if not differs:
+                continue
+            status = CHANGED
+        else:
+            status = APPEARED if after else DISAPPEARED
+        before, after = before or {}, after or {}
+        lines.append({"status": status, "email_address": (after or before)["email_address"],
+                      "executive_old": before.get("executive", ""), "executive_new": after.get("executive", ""),
+                      "realname_old": before.get("realname", ""), "realname_new": after.get("realname", ""),
+                      "id_old": before.get("id", ""), "id_new": after.get("id", "")})
+    return lines
+
+
+def counts(lines: list[dict]) -> Counter:
+    return Counter(line["status"] for line in lines)
+
+
+def as_import(lines: list[dict]) -> list[dict]:
+    """The import rows that turn NEW back into OLD: appeared -> remove, disappeared -> add (with
+    the old flag and name). A changed mailbox cannot be turned back: the API has no update call."""
+    rows = []
+    for line in lines:
+        if line["status"] == APPEARED:
+            rows.append({"action": "remove", "email_address": line["email_address"], "executive": "", "realname": ""})
+        elif line["status"] == DISAPPEARED:
+            flag = line["executive_old"]
+            rows.append({"action": "add", "email_address": line["email_address"],
+                         "executive": "" if flag in ("", None) else ("yes" if flag else "no"),
+                         "realname": line["realname_old"]})
+    return rows
