@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .cli_accounts import export_accounts, profile
 from .cli_audit import audited, log_command
-from .cli_recurring import diff_command
+from .cli_recurring import apply_command, diff_command
 from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
@@ -50,6 +50,7 @@ def cli():
 cli.add_command(profile)
 cli.add_command(log_command)
 cli.add_command(diff_command)
+cli.add_command(apply_command)
 
 
 @cli.command()
@@ -125,10 +126,12 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
               help="Allow a plan that removes more than 20% of the account's mailboxes (and more than 20).")
 @click.option("--strict", is_flag=True, help="Exit 1 when rows are already_present or not_found (for scheduled "
                                               "jobs: a typo in a leavers list must not pass unnoticed).")
+@click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), metavar="PLAN.json",
+              help="With --dry-run: write the plan for someone to approve; bulkmail apply PLAN.json applies it.")
 @output_options
 @connection_options
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
-            fresh, max_remove, allow_mass_remove, strict, base_url, concurrency, retries):
+            fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
     from .importer import ImportOptions, load, run_import
     if resume and (fresh or dry_run):
@@ -137,6 +140,10 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
     if from_stdin and resume:
         raise InputError("--resume needs the input file again; standard input cannot be read twice. "
                          "Save the input to a file and import that.")
+    if plan_out and not dry_run:
+        raise InputError("--plan-out goes with --dry-run: a plan is what a dry run would do. Add --dry-run.")
+    if plan_out:
+        claim_output(plan_out, "--plan-out", inputs=[path], force=force, formats=(".json",))
     report = claim_output(report or default_output(path), "--report", inputs=[path], force=force)
     if not dry_run:
         from .undo import undo_path
@@ -171,6 +178,12 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         echo(f"Error: {result.stopped}")
     if result.refused is not None:
         echo(f"Warning: the real run would be refused: {result.refused}")
+    if plan_out and result.stopped is None:
+        from .plans import build_plan, write_plan
+
+        write_plan(plan_out, build_plan(client, rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
+        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
+        record(plan=str(plan_out))
     print_results(result)
     record_result(result, path)
     return result.exit_status

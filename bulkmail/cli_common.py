@@ -102,15 +102,15 @@ def interactive() -> bool:
     return bool(state().env.stdin_isatty)
 
 
-def claim_output(path: Path, option: str, *, inputs=(), force: bool = False) -> Path:
+def claim_output(path: Path, option: str, *, inputs=(), force: bool = False, formats=(".csv", ".xlsx")) -> Path:
     """Check an output path before anything is done; in a terminal, an existing file may be
     replaced after a yes. Everything else that is wrong stops the run with exit 2."""
     try:
-        check_output(path, option, inputs=inputs, force=force)
+        check_output(path, option, inputs=inputs, force=force, formats=formats)
     except OutputExists:
         if not interactive() or not click.confirm(f"{path} exists already. Replace it?", err=True):
             raise
-        check_output(path, option, inputs=inputs, force=True)
+        check_output(path, option, inputs=inputs, force=True, formats=formats)
     return path
 
 
@@ -271,7 +271,8 @@ def record_result(result, path) -> None:
 
     record(counts={str(status): count for status, count in result.counts.items()},
            report=str(result.report) if result.report else None,
-           undo=str(result.undo) if getattr(result, "undo", None) else None, plan=None,
+           undo=str(result.undo) if getattr(result, "undo", None) else None,
+           plan=state().result.get("plan"),
            input=state().result.get("input") or input_facts(path, len(result.rows)),
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
                      for r in problems(result.rows)[:20]])

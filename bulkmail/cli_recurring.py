@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from .cli_audit import audited
-from .cli_common import (claim_output, connect, connection_options, force_option, output_options, record, say,
-                         settings_for)
+from .cli_common import (claim_output, connect, connection_options, force_option, input_facts, output_options, record,
+                         say, settings_for)
 from .errors import ExitStatus
 from .paths import REPORTS, timestamp, unused_path
 from .words import plural
@@ -58,3 +58,67 @@ def diff_command(old, new, output, as_import, force, base_url, concurrency, retr
         say(f"Report: {output}")
     record(counts={s: tally[s] for s in (diff.APPEARED, diff.DISAPPEARED, diff.CHANGED)}, output=str(output))
     return ExitStatus.OK
+
+
+@click.command("apply")
+@click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not run in a terminal).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file, .csv or .xlsx  [default: reports/<plan>-<timestamp>-results.csv]")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Mailboxes per request.")
+@click.option("--no-verify", is_flag=True, help="Trust the service's answers instead of re-reading the changes.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted apply of this same plan.")
+@click.option("--fresh", is_flag=True, help="Start over even though an apply of this plan is unfinished.")
+@click.option("--max-remove", type=click.IntRange(0), metavar="N",
+              help="Stop before sending anything if the plan removes more than N mailboxes.")
+@click.option("--allow-mass-remove", is_flag=True,
+              help="Allow a plan that removes more than 20% of the account's mailboxes (and more than 20).")
+@force_option
+@output_options
+@connection_options
+def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
+                  base_url, concurrency, retries):
+    """Apply an approved plan exactly: refused when it no longer matches the service."""
+    from .cli_common import confirmation, print_results, record_result, state
+    from .errors import InputError
+    from .importer import ImportOptions, refuse_unfinished, run_import
+    from .paths import default_output
+    from .plans import check_account, load_plan, plan_rows, refuse_stale, stale_changes
+    from .undo import undo_path
+
+    if resume and fresh:
+        raise InputError("--resume cannot be combined with --fresh.")
+    plan = load_plan(plan_path)
+    report = claim_output(report or default_output(plan_path, suffix=".csv"), "--report", inputs=[plan_path],
+                          force=force)
+    claim_output(undo_path(report), "the undo file", inputs=[plan_path], force=force)
+    settings = settings_for(base_url=base_url, max_remove=max_remove)
+    client = connect(settings, concurrency, retries)
+    check_account(plan, client, plan_path.name)
+    table, rows = plan_rows(plan, plan_path)
+    if not resume:  # a resumed apply re-reads what it sent itself: its own changes are not staleness
+        if not fresh:
+            refuse_unfinished(plan_path, client.account_id)
+        refuse_stale(stale_changes(plan, client, concurrency), plan_path.name)
+    say(f"Applying {plural(len(rows), 'change')} of {plan_path.name} (made {plan['created']} from "
+        f"{plan['input']['path']}).")
+    options = ImportOptions(batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
+                            max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
+                            fresh=fresh, progress=not state().quiet)
+    record(input=input_facts(plan_path, len(rows)))
+    with audited("apply", client, input=state().result["input"], plan_input=plan["input"]) as (run, outcome):
+        result = run_import(client, table, rows, options, report=report, confirm=confirmation(client, rows, yes),
+                            source=plan_path, on_changes=run.changes)
+        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
+                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
+    if result.finished_before is not None:
+        say(f"Nothing to resume: the last apply of {plan_path.name} finished at {result.finished_before.finished}. "
+            f"Report: {result.finished_before.report}")
+        return result.exit_status
+    if result.stopped is not None:
+        from .cli_common import echo
+        echo(f"Error: {result.stopped}")
+    print_results(result)
+    record_result(result, plan_path)
+    return result.exit_status

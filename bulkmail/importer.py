@@ -109,8 +109,7 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
             return journal, False, FinishedRun(done[0], done[1], ExitStatus(done[2]))
         found = journal.unfinished()
         if found and not resume and not fresh:
-            raise InputError(f"An interrupted run of {journal.source.name} from {found[0]} is not finished. Pass "
-                             "--resume to finish it (rows it applied keep their status), or --fresh to start over.")
+            raise _unfinished(journal.source.name, found[0])
         if not resuming:
             journal.start()
         return journal, resuming, None
@@ -129,6 +128,19 @@ def audit_facts(source: str | os.PathLike) -> list[tuple[str, object]]:
     path = Path(source)
     digest = file_hash(path) if str(source) != "-" and path.is_file() else "(standard input)"
     return [("operator", user), ("host", host), ("tool version", __version__), ("input sha256", digest)]
+
+
+def refuse_unfinished(source: str | os.PathLike, account: str) -> None:
+    """Stop when an interrupted run of this file (in this account) waits for --resume or --fresh."""
+    with Journal(source, account) as journal:
+        found = journal.unfinished()
+    if found:
+        raise _unfinished(Path(source).name, found[0])
+
+
+def _unfinished(name: str, started: str) -> InputError:
+    return InputError(f"An interrupted run of {name} from {started} is not finished. Pass --resume to finish it "
+                      "(rows it applied keep their status), or --fresh to start over.")
 
 
 def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_remove: bool) -> None:

@@ -60,17 +60,19 @@ def default_output(source: str | os.PathLike, kind: str = "results", folder: str
     return unused_path(Path(folder) / f"{stem}-{timestamp()}-{kind}{suffix}")
 
 
-def output_format(path: str | os.PathLike, option: str = "") -> str:
-    """'.csv' or '.xlsx', the format of a file to write; anything else is an InputError."""
+def output_format(path: str | os.PathLike, option: str = "", formats: tuple[str, ...] = WRITABLE) -> str:
+    """'.csv' or '.xlsx' (or one of ``formats``), the format of a file to write; anything else
+    is an InputError."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in WRITABLE:
-        raise InputError(f"Cannot write {path.name}: use a .csv or .xlsx file name{' for ' + option if option else ''}.")
+    if suffix not in formats:
+        kinds = " or ".join(formats)
+        raise InputError(f"Cannot write {path.name}: use a {kinds} file name{' for ' + option if option else ''}.")
     return suffix
 
 
 def check_output(path: str | os.PathLike, option: str = "", *, inputs: Iterable[str | os.PathLike] = (),
-                 force: bool = False) -> str:
+                 force: bool = False, formats: tuple[str, ...] = WRITABLE) -> str:
     """Check, before anything is sent, that ``path`` may and can be written; return its format.
 
     An input file is never an output; an existing file is replaced only with ``force``; the
@@ -79,7 +81,7 @@ def check_output(path: str | os.PathLike, option: str = "", *, inputs: Iterable[
     so that an interactive caller may ask instead."""
     path = Path(path)
     named = f"{option} {path}" if option else str(path)
-    suffix = output_format(path, option)
+    suffix = output_format(path, option, formats)
     for source in inputs:
         if str(source) != STDIO and _same_file(path, Path(source)):
             raise InputError(f"{named} is the input file; bulkmail never writes over its input. Choose another name.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers import read_report, write_csv
 
 
@@ -107,3 +109,112 @@ def test_diff_against_live_as_an_import_turns_the_service_back(bulkmail, sandbox
     assert bulkmail("import", "back.csv", "--yes").code == 0
     assert sandbox.store.addresses() == {"keep@acme.com", "gone@acme.com"}
     assert sandbox.store.find("gone@acme.com")["executive"] == 1
+
+
+# -- plans ------------------------------------------------------------------------------------------
+
+
+def planned(bulkmail, sandbox, tmp_path):
+    """A dry run of 2 removes and 1 add, written as plan.json."""
+    for address in ("leaver1@acme.com", "leaver2@acme.com", "stays@acme.com"):
+        sandbox.store.add(address)
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,leaver1@acme.com", "remove,leaver2@acme.com",
+                                   "add,hire@acme.com"])
+    result = bulkmail("import", "w.csv", "--dry-run", "--plan-out", "plan.json")
+    assert result.code == 0, result.err
+    assert "Plan: plan.json (review it with the report; then: bulkmail apply plan.json)\n" in result.out
+    return json.loads((tmp_path / "plan.json").read_text())
+
+
+def test_a_plan_is_applied_exactly_after_approval(bulkmail, sandbox, tmp_path):
+    plan = planned(bulkmail, sandbox, tmp_path)
+    assert [(c["row"], c["action"], c["email_address"]) for c in plan["changes"]] == [
+        (2, "remove", "leaver1@acme.com"), (3, "remove", "leaver2@acme.com"), (4, "add", "hire@acme.com")]
+    assert plan["changes"][0]["live"]["id"] == sandbox.store.find("leaver1@acme.com")["id"]
+    assert plan["account"] == sandbox.settings.account_id and plan["digest"].startswith("sha256:")
+    result = bulkmail("apply", "plan.json", "--yes", "--report", "applied.csv")
+    assert result.code == 0, result.err
+    assert sandbox.store.addresses() == {"stays@acme.com", "hire@acme.com"}
+    assert [(x["row"], x["status"]) for x in read_report(tmp_path / "applied.csv")] == [
+        ("2", "removed"), ("3", "removed"), ("4", "added")]
+
+
+def test_a_stale_plan_is_refused_and_nothing_is_sent(bulkmail, sandbox, tmp_path):
+    planned(bulkmail, sandbox, tmp_path)
+    sandbox.store.remove(sandbox.store.find("leaver2@acme.com")["id"])  # someone removed it meanwhile
+    sandbox.store.add("hire@acme.com")  # and added this one
+    before = dict(sandbox.store.requests)
+    result = bulkmail("apply", "plan.json", "--yes")
+    assert result.code == 2
+    assert result.err == ("Error: stale plan: 2 of the changes in plan.json no longer match the service; make a new "
+                          "plan. Nothing was sent. (row 3 remove leaver2@acme.com: the mailbox is gone; row 4 add "
+                          f"hire@acme.com: the mailbox exists now (id {sandbox.store.find('hire@acme.com')['id']}))\n")
+    assert sandbox.store.requests[("POST", "/email/mailbox")] == before.get(("POST", "/email/mailbox"), 0)
+    assert sandbox.store.requests[("DELETE", "/email/mailbox")] == 0
+
+
+def test_an_edited_plan_is_refused(bulkmail, sandbox, tmp_path):
+    plan = planned(bulkmail, sandbox, tmp_path)
+    plan["changes"][2]["email_address"] = "intruder@acme.com"
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    result = bulkmail("apply", "plan.json", "--yes")
+    assert (result.code, result.err) == (2, "Error: plan.json was changed after it was written (its digest does not "
+                                            "match), so it is not the plan that was approved. Nothing was sent. Make a "
+                                            "new plan.\n")
+    assert sandbox.store.requests[("POST", "/auth")] == 1  # only the dry run logged in
+
+
+def test_a_plan_of_another_account_or_version_is_refused(bulkmail, sandbox, tmp_path, monkeypatch):
+    plan = planned(bulkmail, sandbox, tmp_path)
+    monkeypatch.setenv("BULKMAIL_ACCOUNT_ID", "another-account")
+    result = bulkmail("apply", "plan.json", "--yes")
+    assert result.code == 2 and result.err.startswith(f"Error: plan.json was made for account "
+                                                      f"{sandbox.settings.account_id} ({sandbox.url}); this login is "
+                                                      "for account another-account")
+    monkeypatch.delenv("BULKMAIL_ACCOUNT_ID")
+    from bulkmail.plans import digest
+    content = {k: v for k, v in plan.items() if k != "digest"}
+    content["version"] = 99
+    (tmp_path / "v99.json").write_text(json.dumps({**content, "digest": digest(content)}))
+    result = bulkmail("apply", "v99.json", "--yes")
+    assert (result.code, result.err) == (2, "Error: v99.json has plan format version 99; this bulkmail reads version "
+                                            "1. Make a new plan with this version.\n")
+
+
+def test_plan_out_needs_a_dry_run(bulkmail, tmp_path):
+    write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
+    result = bulkmail("import", "w.csv", "--plan-out", "p.json", "--yes")
+    assert (result.code, result.err) == (2, "Error: --plan-out goes with --dry-run: a plan is what a dry run would do. "
+                                            "Add --dry-run.\n")
+
+
+@pytest.mark.parametrize("settings", [{"latency": 0.03}], indirect=True)
+def test_apply_killed_mid_send_is_finished_by_resume(bulkmail, sandbox, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sandbox.store.add("someone@acme.com")
+    write_csv(tmp_path / "w.csv", ["action,email"] + [f"add,hire{n}@acme.com" for n in range(80)])
+    assert bulkmail("import", "w.csv", "--dry-run", "--plan-out", "plan.json").code == 0
+    env = dict(os.environ, BULKMAIL_BASE_URL=sandbox.url, BULKMAIL_USERNAME="admin@acme.com",
+               BULKMAIL_PASSWORD="sandbox-demo")
+    command = [sys.executable, "-m", "bulkmail", "apply", "plan.json", "--yes", "-q", "--batch-size", "4",
+               "--concurrency", "1"]
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while sandbox.store.requests[("POST", "/email/mailbox")] < 5 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 0 < len(sandbox.store.addresses()) - 1 < 80  # killed half-way
+    refused = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "is not finished. Pass --resume" in refused.stderr
+    resumed = subprocess.run(command + ["--resume", "--report", "done.csv"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sandbox.store.addresses() == {f"hire{n}@acme.com" for n in range(80)} | {"someone@acme.com"}
+    lines = read_report(tmp_path / "done.csv")
+    assert len(lines) == 80 and {x["status"] for x in lines} == {"added"} and all(x["mailbox_id"] for x in lines)

@@ -1,0 +1,129 @@
+"""Plan files: a dry run's changes, written for someone to approve, then applied exactly.
+
+A plan names the service, the account, the input (path and SHA-256), every planned change
+with the live facts it rests on (for a remove: the ids, the flag and the name; for an add:
+that the address was absent), the counts, and a digest of all that. `apply` refuses a plan
+that was edited (digest), is for another account, has an unknown format version, or no
+longer matches the service (stale) — before anything is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .client import Client
+from .errors import InputError
+from .plan import read_live
+from .reading import Sheet
+from .records import PLANNED, WOULD_ADD, WOULD_REMOVE, Row
+
+FORMAT, VERSION = "bulkmail-plan", 1
+SHOW_STALE = 5  # stale changes listed in the refusal
+
+
+def digest(content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_plan(client: Client, rows: list[Row], counts: dict, source: dict) -> dict:
+    """The plan of a dry run's rows (would_add / would_remove), with the live facts of each."""
+    from . import __version__
+
+    changes = []
+    for row in rows:
+        if row.status == WOULD_ADD:
+            changes.append({"row": row.row, "action": "add", "email_address": row.email_address,
+                            "executive": row.executive, "realname": row.realname, "live": {"absent": True}})
+        elif row.status == WOULD_REMOVE:
+            mailbox = row.mailbox or {}
+            changes.append({"row": row.row, "action": "remove", "email_address": row.email_address,
+                            "live": {k: mailbox.get(k) for k in ("id", "email_address_id", "executive", "realname")}})
+    content = {"format": FORMAT, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "tool_version": __version__, "service": client.base_url, "account": client.account_id,
+               "profile": client.profile, "input": source, "changes": changes,
+               "counts": {str(k): v for k, v in counts.items()}}
+    return {**content, "digest": digest(content)}
+
+
+def write_plan(path: str | os.PathLike, plan: dict) -> Path:
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def load_plan(path: str | os.PathLike) -> dict:
+    """A plan as written; an edited, foreign-format or unknown-version file is refused."""
+    path = Path(path)
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"File not found: {path}. Check the path.") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path.name} is not a bulkmail plan ({exc}). Make one with: bulkmail import FILE --dry-run "
+                         "--plan-out PLAN.json") from None
+    if not isinstance(plan, dict) or plan.get("format") != FORMAT:
+        raise InputError(f"{path.name} is not a bulkmail plan. Make one with: bulkmail import FILE --dry-run "
+                         "--plan-out PLAN.json")
+    if plan.get("version") != VERSION:
+        raise InputError(f"{path.name} has plan format version {plan.get('version')!r}; this bulkmail reads version "
+                         f"{VERSION}. Make a new plan with this version.")
+    content = {k: v for k, v in plan.items() if k != "digest"}
+    if plan.get("digest") != digest(content):
+        raise InputError(f"{path.name} was changed after it was written (its digest does not match), so it is not "
+                         "the plan that was approved. Nothing was sent. Make a new plan.")
+    return plan
+
+
+def check_account(plan: dict, client: Client, name: str) -> None:
+    if plan["account"] != client.account_id:
+        raise InputError(f"{name} was made for account {plan['account']} ({plan['service']}); this login is for "
+                         f"account {client.account_id} ({client.base_url}). Nothing was sent. Use that account's "
+                         "profile, or make a new plan.")
+
+
+def stale_changes(plan: dict, client: Client, concurrency: int | None = None) -> list[str]:
+    """The planned changes the service no longer matches, each said in a line."""
+    live = read_live(client, [c["email_address"] for c in plan["changes"]], concurrency, survey=False).mailboxes
+    stale = []
+    for change in plan["changes"]:
+        now = live.get(change["email_address"].lower())
+        where = f"row {change['row']} {change['action']} {change['email_address']}"
+        if change["action"] == "add" and now:
+            stale.append(f"{where}: the mailbox exists now (id {now.get('id')})")
+        elif change["action"] == "remove" and not now:
+            stale.append(f"{where}: the mailbox is gone")
+        elif change["action"] == "remove" and (now.get("id"), now.get("email_address_id")) != (
+                change["live"].get("id"), change["live"].get("email_address_id")):
+            stale.append(f"{where}: the mailbox has another id now ({now.get('id')}, was {change['live'].get('id')})")
+    return stale
+
+
+def refuse_stale(stale: list[str], name: str) -> None:
+    if stale:
+        listed = "; ".join(stale[:SHOW_STALE]) + (f"; and {len(stale) - SHOW_STALE} more" if len(stale) > SHOW_STALE
+                                                   else "")
+        raise InputError(f"stale plan: {len(stale)} of the changes in {name} no longer match the service; make a new "
+                         f"plan. Nothing was sent. ({listed})")
+
+
+def plan_rows(plan: dict, path: str | os.PathLike) -> tuple[Sheet, list[Row]]:
+    """The plan's changes as the import pipeline's sheet and rows (row numbers of the input)."""
+    changes = plan["changes"]
+    frame = pd.DataFrame({"action": [c["action"] for c in changes],
+                          "email_address": [c["email_address"] for c in changes],
+                          "executive": ["" if c.get("executive") is None else str(c["executive"]) for c in changes],
+                          "realname": [c.get("realname") or "" for c in changes]},
+                         index=[c["row"] for c in changes], dtype=str)
+    sheet = Sheet(Path(path), None, frame, {"action": "action", "email_address": "email_address",
+                                            "executive": "executive", "realname": "realname"})
+    rows = [Row(c["row"], c["action"], c["email_address"], executive=c.get("executive"),
+                realname=c.get("realname") or "", status=PLANNED) for c in changes]
+    return sheet, rows
