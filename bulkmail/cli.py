@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .cli_accounts import export_accounts, profile
 from .cli_audit import audited, log_command
-from .cli_recurring import apply_command, diff_command
+from .cli_recurring import apply_command, diff_command, sync_command
 from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
@@ -51,6 +51,7 @@ cli.add_command(profile)
 cli.add_command(log_command)
 cli.add_command(diff_command)
 cli.add_command(apply_command)
+cli.add_command(sync_command)
 
 
 @cli.command()

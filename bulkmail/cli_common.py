@@ -240,7 +240,8 @@ def confirmation(client: Client, rows, yes: bool):
         if not interactive():
             raise InputError(f"This run would {what}. Nothing was sent: add --yes to run without a prompt, "
                              "or --dry-run to see the plan.")
-        echo(f"Plan: {tally_line(plan_tally(rows))}")
+        if rows:
+            echo(f"Plan: {tally_line(plan_tally(rows))}")
         try:
             return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
         except click.exceptions.Abort:

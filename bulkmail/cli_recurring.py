@@ -122,3 +122,91 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     print_results(result)
     record_result(result, plan_path)
     return result.exit_status
+
+
+@click.command("sync")
+@click.argument("roster", type=click.Path(allow_dash=True, path_type=Path))
+@click.option("--sheet", help="Sheet to read (default: the first, or the only one with an email column).")
+@click.option("--map", "mapping", multiple=True, metavar='FIELD="Header"',
+              help='Read a field from a column whose header bulkmail does not know, e.g. --map email_address="Mail".')
+@click.option("--scope", multiple=True, metavar="DOMAIN",
+              help="A domain sync manages (repeatable; default: the domains in the roster). Others are never touched.")
+@click.option("--keep", multiple=True, metavar="PATTERN|FILE",
+              help="Never remove these: a pattern like 'svc-*@acme.com', or a file of addresses (repeatable).")
+@click.option("--add-only", is_flag=True, help="Only add roster addresses that are missing; remove nothing.")
+@click.option("--remove-only", is_flag=True, help="Only remove live mailboxes not on the roster; add nothing.")
+@click.option("--max-remove", metavar="N|N%",
+              help="Refuse a plan removing more than N mailboxes, or N% of the scope [default: 10% of the scope, "
+                   "and more than 20].")
+@click.option("--allow-mass-remove", is_flag=True, help="Allow a plan past --max-remove (after checking the roster!).")
+@click.option("--skip-invalid", is_flag=True, help="Go on although some roster rows are invalid (they are reported).")
+@click.option("--dry-run", is_flag=True, help="Plan against the live service and write the report; change nothing.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), metavar="PLAN.json",
+              help="With --dry-run: write the plan for someone to approve; bulkmail apply PLAN.json applies it.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not run in a terminal).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file, .csv or .xlsx  [default: reports/<roster>-<timestamp>-results.<roster's format>]")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Mailboxes per request.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted sync of this same roster.")
+@click.option("--fresh", is_flag=True, help="Start over even though a sync of this roster is unfinished.")
+@force_option
+@output_options
+@connection_options
+def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max_remove, allow_mass_remove,
+                 skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
+                 retries):
+    """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
+    from .cli_common import confirmation, echo, parse_mapping, print_results, record_result, state
+    from .errors import InputError
+    from .importer import ImportOptions
+    from .paths import default_output
+    from .reading import read_table
+    from .sync import SyncOptions, sync
+    from .undo import undo_path
+
+    if add_only and remove_only:
+        raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")
+    if resume and (fresh or dry_run):
+        raise InputError("--resume cannot be combined with --fresh or --dry-run.")
+    if plan_out and not dry_run:
+        raise InputError("--plan-out goes with --dry-run: a plan is what a dry run would do. Add --dry-run.")
+    if plan_out:
+        claim_output(plan_out, "--plan-out", inputs=[roster], force=force, formats=(".json",))
+    report = claim_output(report or default_output(roster), "--report", inputs=[roster], force=force)
+    if not dry_run:
+        claim_output(undo_path(report), "the undo file", inputs=[roster], force=force)
+    table = read_table(roster, sheet, parse_mapping(mapping))
+    say(f"Read {plural(len(table.frame), 'row')} from {table.where}.")
+    settings = settings_for(base_url=base_url)
+    options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
+                          max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)
+    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, concurrency=concurrency, resume=resume,
+                              fresh=fresh, progress=not state().quiet)
+    client = connect(settings, concurrency, retries)
+    facts = input_facts(roster, len(table.frame))
+    record(input=facts)
+    with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
+        result = sync(client, table, options, importing, report=report, source=None if str(roster) == "-" else roster,
+                      confirm=confirmation(client, [], yes), on_changes=None if dry_run else run.changes)
+        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
+                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
+    if result.finished_before is not None:
+        say(f"Nothing to resume: the last sync of {roster.name} finished at {result.finished_before.finished}. "
+            f"Report: {result.finished_before.report}")
+        return result.exit_status
+    for note in result.notes:
+        say(note)
+    if result.stopped is not None:
+        echo(f"Error: {result.stopped}")
+    if result.refused is not None:
+        echo(f"Warning: the real run would be refused: {result.refused}")
+    if plan_out and result.stopped is None:
+        from .plans import build_plan, write_plan
+
+        write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
+        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
+        record(plan=str(plan_out))
+    print_results(result)
+    record_result(result, roster)
+    return result.exit_status

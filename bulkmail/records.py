@@ -29,6 +29,7 @@ class Status(str, Enum):
     FAILED = "failed"
     NOT_ATTEMPTED = "not_attempted"
     VALID = "valid"  # `bulkmail validate` only: passed the offline checks
+    KEPT = "kept"  # `bulkmail sync` only: left as it is on purpose (--keep, --add-only, --remove-only, scope)
     # Working states inside a run; none of them reaches a report.
     PLANNED = "planned"
     SENT = "sent"
@@ -42,14 +43,16 @@ class Status(str, Enum):
 ADDED, REMOVED = Status.ADDED, Status.REMOVED
 ALREADY_PRESENT, NOT_FOUND = Status.ALREADY_PRESENT, Status.NOT_FOUND
 INVALID, DUPLICATE, FAILED, NOT_ATTEMPTED = Status.INVALID, Status.DUPLICATE, Status.FAILED, Status.NOT_ATTEMPTED
-WOULD_ADD, WOULD_REMOVE, VALID = Status.WOULD_ADD, Status.WOULD_REMOVE, Status.VALID
+WOULD_ADD, WOULD_REMOVE, VALID, KEPT = Status.WOULD_ADD, Status.WOULD_REMOVE, Status.VALID, Status.KEPT
 PLANNED, SENT = Status.PLANNED, Status.SENT
 
-ENDED_WELL = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, DUPLICATE, WOULD_ADD, WOULD_REMOVE, VALID}
+ENDED_WELL = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, DUPLICATE, WOULD_ADD, WOULD_REMOVE, VALID, KEPT}
 # Ended well, but worth a look: nothing was changed for these rows (--strict counts them as problems).
 NO_OPS = {ALREADY_PRESENT, NOT_FOUND}
 CHANGES = {ADDED, REMOVED, WOULD_ADD, WOULD_REMOVE, VALID}
-STATUSES = [ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, WOULD_ADD, WOULD_REMOVE, DUPLICATE, INVALID, FAILED,
+# Rows nobody needs to look at: the changes, and what sync left alone on purpose.
+QUIET = CHANGES | {KEPT}
+STATUSES = [ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, WOULD_ADD, WOULD_REMOVE, KEPT, DUPLICATE, INVALID, FAILED,
             NOT_ATTEMPTED, VALID]
 
 

@@ -10,17 +10,18 @@ from typing import Iterator
 from .errors import ExitStatus
 from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
 from .progress import progress as progress_bar
-from .records import CHANGES, ENDED_WELL, NO_OPS, STATUSES, Row, Status
+from .records import ENDED_WELL, NO_OPS, QUIET, STATUSES, Row, Status
 from .reading import Sheet
 from .writing import Style, write_table
 
 FIRST_COLUMNS, MORE_COLUMNS = REPORT_COLUMNS, REPORT_MORE_COLUMNS
-GREEN, PALE_GREEN, RED, GREY, AMBER = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C"
+GREEN, PALE_GREEN, RED, GREY, AMBER, PALE_GREY = "C6EFCE", "E2F0D9", "FFC7CE", "D9D9D9", "FFEB9C", "EDEDED"
 # Nothing was changed for these rows, and a typo looks just like them: colours of their own.
 ORANGE, BLUE = "F8CBAD", "BDD7EE"
 FILLS = {Status.ADDED: GREEN, Status.REMOVED: GREEN, Status.ALREADY_PRESENT: BLUE, Status.NOT_FOUND: ORANGE,
          Status.WOULD_ADD: PALE_GREEN, Status.WOULD_REMOVE: PALE_GREEN, Status.VALID: PALE_GREEN,
-         Status.DUPLICATE: AMBER, Status.INVALID: RED, Status.FAILED: RED, Status.NOT_ATTEMPTED: GREY}
+         Status.DUPLICATE: AMBER, Status.INVALID: RED, Status.FAILED: RED, Status.NOT_ATTEMPTED: GREY,
+         Status.KEPT: PALE_GREY}
 
 
 def counts(rows: list[Row]) -> Counter:
@@ -36,7 +37,7 @@ def exit_status(tally: Counter, strict: bool = False) -> ExitStatus:
 
 def problems(rows: list[Row]) -> list[Row]:
     """The rows a person should look at: everything but the changes (and validate's valid)."""
-    return [row for row in rows if row.status not in CHANGES]
+    return [row for row in rows if row.status not in QUIET]
 
 
 def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
@@ -57,7 +58,9 @@ def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
     originals = sheet.frame[list(renamed)].itertuples(index=False, name=None)
     for row, values in zip(rows, originals):
         mailbox = row.mailbox or {}
-        line = {"row": row.row, "action": row.action, "email_address": row.email_address, "status": row.status,
+        # a live mailbox that sync removes or keeps has no row of the roster: its row stays empty
+        line = {"row": row.row if row.row > 0 else "", "action": row.action, "email_address": row.email_address,
+                "status": row.status,
                 "detail": row.detail, "mailbox_id": mailbox.get("id", ""),
                 "email_address_id": mailbox.get("email_address_id", ""), "batch": row.batch or "",
                 "http_status": row.http_status or "", "attempts": row.attempts or ""}

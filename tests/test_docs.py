@@ -75,13 +75,15 @@ def test_every_automation_recipe_runs_against_the_sandbox(sandbox, tmp_path):
 
     leavers = [f"leaver{n}@acme.com" for n in range(3)]
     (tmp_path / "leavers.csv").write_text("Name;E-Mail\n" + "".join(f"L;{a}\n" for a in leavers))
+    (tmp_path / "roster.csv").write_text("Name,Email\n" + "".join(f"L,{a}\n" for a in leavers + ["hire@acme.com"]))
+    sandbox.store.add("svc-backup@acme.com")  # protected by the recipes' --keep
     (tmp_path / "logs").mkdir()
     password = f"{sys.executable} -c \"print('sandbox-demo')\""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKMAIL_")}
-    env.update(LEAVERS=str(tmp_path / "leavers.csv"), INVENTORY=str(tmp_path / "inventory.xlsx"),
+    env.update(ROSTER=str(tmp_path / "roster.csv"), LEAVERS=str(tmp_path / "leavers.csv"), INVENTORY=str(tmp_path / "inventory.xlsx"),
                LOGS=str(tmp_path / "logs"), PATH=os.path.dirname(sys.executable) + os.pathsep + env["PATH"])
     commands = recipe_commands()
-    assert len(commands) >= 9, commands  # profile, 2 jobs, 2 cron lines, systemd, schtasks, alert, resume
+    assert len(commands) >= 11, commands  # profile, 2 syncs, 2 jobs, 2 cron lines, systemd, schtasks, alert, resume
     for command in commands:
         command = command.replace("https://apiv2.clouduss.com", sandbox.url).replace("pass show bulkmail/acme",
                                                                                       password.replace('"', '\\"'))
@@ -95,3 +97,6 @@ def test_every_automation_recipe_runs_against_the_sandbox(sandbox, tmp_path):
     assert [r["counts"] for r in runs] == [{"removed": 3}] * 4  # the job, cron, systemd, schtasks
     assert resumed["note"].startswith("Nothing to resume: the last run of leavers.csv finished at ")
     assert (tmp_path / "inventory.xlsx").is_file()
+    preview, synced = (json.loads((tmp_path / "logs" / name).read_text()) for name in ("sync-preview.jsonl", "sync.jsonl"))
+    assert preview["counts"] == {"already_present": 3, "would_add": 1, "kept": 1}
+    assert synced["counts"] == {"already_present": 3, "added": 1, "kept": 1}

@@ -31,7 +31,7 @@ def test_only_needs_a_results_report(bulkmail, tmp_path):
                                             "columns). Leave --only out.\n")
     assert bulkmail("validate", "w.csv", "--only", "broken").err.endswith(
         "Error: Invalid value for '--only': broken is no status; use some of: added, removed, already_present, "
-        "not_found, would_add, would_remove, duplicate, invalid, failed, not_attempted, valid.\n")
+        "not_found, would_add, would_remove, kept, duplicate, invalid, failed, not_attempted, valid.\n")
 
 
 def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, sandbox, tmp_path):
@@ -218,3 +218,116 @@ def test_apply_killed_mid_send_is_finished_by_resume(bulkmail, sandbox, tmp_path
     assert sandbox.store.addresses() == {f"hire{n}@acme.com" for n in range(80)} | {"someone@acme.com"}
     lines = read_report(tmp_path / "done.csv")
     assert len(lines) == 80 and {x["status"] for x in lines} == {"added"} and all(x["mailbox_id"] for x in lines)
+
+
+# -- sync -----------------------------------------------------------------------------------------------
+
+
+def tenant(sandbox, count: int = 30) -> None:
+    for n in range(count):
+        sandbox.store.add(f"staff{n}@acme.com")
+    sandbox.store.add("svc-backup@acme.com")
+    sandbox.store.add("partner@acme.co.uk")  # another domain: outside a sync scoped to acme.com
+
+
+def roster(tmp_path, addresses, name="roster.csv"):
+    return write_csv(tmp_path / name, ["Name,Email"] + [f"N,{a}" for a in addresses])
+
+
+def test_a_nightly_sync_adds_the_missing_removes_the_unlisted_and_keeps_the_protected(bulkmail, sandbox, tmp_path):
+    tenant(sandbox)
+    listed = [f"staff{n}@acme.com" for n in range(28)] + ["hire@acme.com"]  # staff28, staff29 left
+    roster(tmp_path, listed)
+    dry = bulkmail("sync", "roster.csv", "--keep", "svc-*@acme.com", "--dry-run", "--report", "dry.csv")
+    assert dry.code == 0, dry.err
+    assert "Scope: acme.com.\n" in dry.out and "Results: already_present 28, would_add 1, would_remove 2, kept 1" in dry.out
+    result = bulkmail("sync", "roster.csv", "--keep", "svc-*@acme.com", "--yes", "--report", "r.csv")
+    assert result.code == 0, result.err
+    assert sandbox.store.addresses() == set(listed) | {"svc-backup@acme.com", "partner@acme.co.uk"}
+    lines = read_report(tmp_path / "r.csv")
+    assert [(x["row"], x["status"], x["source"]) for x in lines[-4:]] == [
+        ("30", "added", "roster"), ("", "removed", "live"), ("", "removed", "live"), ("", "kept", "live")]
+    assert [x["email_address"] for x in lines[-3:]] == ["staff28@acme.com", "staff29@acme.com", "svc-backup@acme.com"]
+    assert len(lines) == 29 + 3
+
+
+def test_a_truncated_roster_is_refused_by_the_removal_rail(bulkmail, sandbox, tmp_path):
+    tenant(sandbox, 60)
+    roster(tmp_path, [f"staff{n}@acme.com" for n in range(5)])  # the HR export stopped early
+    result = bulkmail("sync", "roster.csv", "--yes")
+    assert result.code == 2
+    assert result.err == ("Error: The sync would remove 56 mailboxes, more than 10% of the 61 mailboxes in the scope "
+                          "(and more than 20). Nothing was sent. Check the roster (a truncated file?); if it is right, "
+                          "add --allow-mass-remove or raise --max-remove.\n")
+    assert len(sandbox.store.addresses()) == 62
+    percent = bulkmail("sync", "roster.csv", "--yes", "--max-remove", "50%")
+    assert percent.code == 2 and "more than --max-remove 50% of the 61 mailboxes in the scope" in percent.err
+
+
+def test_an_empty_roster_or_one_outside_the_scope_or_with_invalid_rows_is_refused(bulkmail, sandbox, tmp_path):
+    tenant(sandbox, 3)
+    write_csv(tmp_path / "empty.csv", ["Name,Email"])
+    empty = bulkmail("sync", "empty.csv", "--yes")
+    assert (empty.code, empty.err) == (2, "Error: The roster empty.csv has no usable address. Nothing was sent.\n")
+    roster(tmp_path, ["staff0@acme.com"], "uk.csv")
+    outside = bulkmail("sync", "uk.csv", "--scope", "acme.co.uk", "--yes")
+    assert (outside.code, outside.err) == (2, "Error: No roster address is in the scope (acme.co.uk). Nothing was "
+                                              "sent.\n")
+    roster(tmp_path, ["staff0@acme.com", "not-an-address"], "bad.csv")
+    bad = bulkmail("sync", "bad.csv", "--yes")
+    assert bad.code == 2 and bad.err.startswith("Error: 1 roster rows are invalid (first: row 3, 'not-an-address': ")
+    assert len(sandbox.store.addresses()) == 5
+    skipped = bulkmail("sync", "bad.csv", "--yes", "--skip-invalid", "--scope", "acme.com")
+    assert skipped.code == 1  # the invalid row is reported; the rest synced
+    assert sandbox.store.addresses() == {"staff0@acme.com", "partner@acme.co.uk"}
+
+
+def test_add_only_and_remove_only_do_half_of_a_sync(bulkmail, sandbox, tmp_path):
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "hire@acme.com"])
+    assert bulkmail("sync", "roster.csv", "--add-only", "--yes").code == 0
+    assert sandbox.store.addresses() >= {"hire@acme.com", "staff1@acme.com", "staff2@acme.com"}
+    roster(tmp_path, ["staff0@acme.com", "late@acme.com"], "second.csv")
+    assert bulkmail("sync", "second.csv", "--remove-only", "--yes", "--allow-mass-remove").code == 0
+    assert sandbox.store.addresses() == {"staff0@acme.com", "partner@acme.co.uk"}
+
+
+def test_a_sync_plan_is_applied_by_apply(bulkmail, sandbox, tmp_path):
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "staff1@acme.com", "hire@acme.com", "svc-backup@acme.com"])
+    assert bulkmail("sync", "roster.csv", "--dry-run", "--plan-out", "p.json").code == 0
+    assert bulkmail("apply", "p.json", "--yes").code == 0
+    assert sandbox.store.addresses() == {"staff0@acme.com", "staff1@acme.com", "hire@acme.com", "svc-backup@acme.com",
+                                         "partner@acme.co.uk"}
+
+
+@pytest.mark.parametrize("settings", [{"latency": 0.03}], indirect=True)
+def test_a_sync_killed_mid_send_is_finished_by_resume_with_every_row_once(sandbox, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tenant(sandbox, 40)
+    keep = [f"staff{n}@acme.com" for n in range(10)]
+    roster(tmp_path, keep + [f"hire{n}@acme.com" for n in range(30)])
+    env = dict(os.environ, BULKMAIL_BASE_URL=sandbox.url, BULKMAIL_USERNAME="admin@acme.com",
+               BULKMAIL_PASSWORD="sandbox-demo")
+    command = [sys.executable, "-m", "bulkmail", "sync", "roster.csv", "--yes", "-q", "--batch-size", "3",
+               "--concurrency", "1", "--allow-mass-remove", "--keep", "svc-*@acme.com"]
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while sandbox.store.requests[("DELETE", "/email/mailbox")] < 3 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    resumed = subprocess.run(command + ["--resume", "--report", "done.csv"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    expected = set(keep) | {f"hire{n}@acme.com" for n in range(30)} | {"svc-backup@acme.com", "partner@acme.co.uk"}
+    assert sandbox.store.addresses() == expected
+    lines = read_report(tmp_path / "done.csv")
+    removed = sorted(x["email_address"] for x in lines if x["status"] == "removed")
+    assert removed == sorted(f"staff{n}@acme.com" for n in range(10, 40))  # each once, those removed before the kill too
+    assert len(lines) == 40 + 30 + 1  # roster rows, removed live mailboxes, the kept one

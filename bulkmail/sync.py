@@ -1,0 +1,161 @@
+"""Sync to a roster: the roster lists the addresses that SHOULD exist. Within the scope (the
+domains sync manages), live mailboxes not on the roster are removed and roster addresses not
+live are added; mailboxes outside the scope, or protected by --keep, are never touched.
+
+A truncated roster must be harmless: an empty roster, one with no address in the scope, any
+invalid roster row (unless --skip-invalid), or a plan removing more than --max-remove (N, or
+N% of the scope; by default 10% of the scope and more than 20) is refused before anything is
+sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .client import Client
+from .errors import InputError, Refused
+from .importer import ImportOptions, ImportResult, run_import
+from .plan import domain_of
+from .reading import Sheet
+from .journal import Journal
+from .records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
+from .validate import validate
+
+# By default a sync may remove at most this share of the scope, or this many mailboxes.
+SHARE, AT_LEAST = 0.10, 20
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What sync manages and how far it may go; each field is the option of the same name."""
+
+    scope: tuple[str, ...] = ()  # default: the domains present in the roster
+    keep: tuple[str, ...] = ()  # shell-style patterns, or files of addresses
+    add_only: bool = False
+    remove_only: bool = False
+    max_remove: str | None = None  # "N" or "N%"
+    allow_mass_remove: bool = False
+    skip_invalid: bool = False
+
+
+def keep_rules(keep: tuple[str, ...]) -> tuple[list[str], set[str]]:
+    """(patterns, addresses): each --keep is a file of addresses when such a file exists."""
+    patterns, addresses = [], set()
+    for item in keep:
+        path = Path(item)
+        if path.is_file():
+            addresses |= {line.strip().lower() for line in path.read_text(encoding="utf-8-sig").splitlines()
+                          if line.strip() and "@" in line}
+        else:
+            patterns.append(item.lower())
+    return patterns, addresses
+
+
+def roster_rows(sheet: Sheet) -> tuple[Sheet, list[Row], list[str]]:
+    """The roster's rows, all to be present: an action column, if any, is ignored (with a note)."""
+    notes = []
+    if "action" in sheet.fields:
+        notes.append(f"The roster's '{sheet.fields['action']}' column is ignored: a roster lists who should have a "
+                     "mailbox.")
+        sheet = dataclasses.replace(sheet, fields={k: v for k, v in sheet.fields.items() if k != "action"})
+    return sheet, validate(sheet, "add"), notes
+
+
+def limit(max_remove: str | None, scope_size: int) -> tuple[int, str]:
+    """How many removals the rail allows, and how to say it."""
+    if max_remove is None:
+        return max(AT_LEAST, int(SHARE * scope_size)), (f"10% of the {scope_size} mailboxes in the scope (and more "
+                                                       f"than {AT_LEAST})")
+    text = max_remove.strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1]) / 100
+            return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
+        return int(text), f"--max-remove {text}"
+    except ValueError:
+        raise InputError(f"--max-remove takes a number or a share, e.g. 50 or 10%; got {max_remove!r}.") from None
+
+
+def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
+         source=None, on_changes=None) -> ImportResult:
+    """Plan the sync, check its rails, and run it through the import pipeline (journal, rails,
+    prompt, batches, verification, report). Raises Refused for a rail, InputError for a roster
+    that cannot be used."""
+    sheet, rows, notes = roster_rows(sheet)
+    valid = [r for r in rows if r.status == PLANNED]
+    invalid = [r for r in rows if r.status == INVALID]
+    if invalid and not options.skip_invalid:
+        first = invalid[0]
+        raise InputError(f"{len(invalid)} roster rows are invalid (first: row {first.row}, {first.email_address!r}: "
+                         f"{first.detail}). Nothing was sent: a half-read roster must not remove people. Fix them, or "
+                         "pass --skip-invalid.")
+    if not valid:
+        raise Refused(f"The roster {sheet.where} has no usable address. Nothing was sent.")
+    scope = {d.lower().lstrip("@") for d in options.scope} or {domain_of(r.email_address) for r in valid}
+    in_scope = [r for r in valid if domain_of(r.email_address) in scope]
+    if not in_scope:
+        raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
+    live = {str(m.get("email_address", "")).lower(): m for page in client.iter_pages() for m in page.items
+            if domain_of(str(m.get("email_address", ""))) in scope}
+    for row in valid:
+        if domain_of(row.email_address) not in scope:
+            row.status, row.detail = KEPT, "outside the scope; not touched"
+        elif row.key in live:
+            row.status, row.detail, row.mailbox = ALREADY_PRESENT, "on the roster and live", live[row.key]
+        elif options.remove_only:
+            row.status, row.detail = KEPT, "not live; --remove-only adds nothing"
+    patterns, kept_addresses = keep_rules(options.keep)
+    rostered = {r.key for r in rows}
+    extra = []
+    for key, mailbox in sorted(live.items()):
+        if key in rostered:
+            continue
+        row = Row(-int(mailbox["id"]), "remove", str(mailbox["email_address"]), status=PLANNED, mailbox=mailbox)
+        if key in kept_addresses or any(fnmatch.fnmatchcase(key, p) for p in patterns):
+            row.status, row.detail = KEPT, "protected by --keep"
+        elif options.add_only:
+            row.status, row.detail = KEPT, "not on the roster; --add-only removes nothing"
+        extra.append(row)
+    if importing.resume and source is not None:  # removals the interrupted run made are no longer live
+        extra += _removed_before(source, client.account_id, {r.row for r in extra})
+    removals = sum(r.status == PLANNED for r in extra)
+    allowed, said = limit(options.max_remove, len(live))
+    refusal = None
+    if removals > allowed and not options.allow_mass_remove:
+        refusal = Refused(f"The sync would remove {removals} mailboxes, more than {said}. Nothing was sent. Check the "
+                          "roster (a truncated file?); if it is right, add --allow-mass-remove or raise --max-remove.")
+        if not importing.dry_run:
+            raise refusal
+    table = _with_live_rows(sheet, extra)
+    # The sync's own rail stands for the import's rails (which count the whole account).
+    importing = dataclasses.replace(importing, max_remove=None, allow_mass_remove=True)
+    result = run_import(client, table, rows + extra, importing, report=report, confirm=confirm, source=source,
+                        on_changes=on_changes)
+    result.notes = notes + [f"Scope: {', '.join(sorted(scope))}."] + result.notes
+    if refusal is not None:
+        result.refused = refusal
+    return result
+
+
+def _removed_before(source, account: str, known: set[int]) -> list[Row]:
+    """The live rows an interrupted sync recorded that are no longer live (it removed them):
+    the resumed run reports them too, and re-reading settles them."""
+    with Journal(source, account) as journal:
+        saved = journal.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0").fetchall()
+    return [Row(number, "remove", address, status=PLANNED, mailbox=json.loads(mailbox) if mailbox else None)
+            for number, address, mailbox in saved if number not in known]
+
+
+def _with_live_rows(sheet: Sheet, extra: list[Row]) -> Sheet:
+    """The roster's sheet with a row per live mailbox not on it, and a `source` column."""
+    frame = sheet.frame.copy()
+    frame["source"] = "roster"
+    lines = pd.DataFrame([{sheet.fields["email_address"]: r.email_address, "source": "live"} for r in extra],
+                         columns=list(frame.columns), index=[r.row for r in extra], dtype=str).fillna("")
+    return dataclasses.replace(sheet, frame=pd.concat([frame, lines]) if len(lines) else frame)
+
