@@ -282,11 +282,13 @@ def record_result(result, path) -> None:
         record(error=str(stopped))
 
 
-def print_results(result) -> None:
-    """The counts, the first rows to look at, warnings, and where the report is."""
+def print_results(result, quiet=()) -> None:
+    """The counts, the first rows to look at (not those whose status is in ``quiet``),
+    warnings, and where the report is."""
     from .report import problems
+
     say(f"Results: {tally_line(result.counts)}")
-    look = problems(result.rows)
+    look = [row for row in problems(result.rows) if row.status not in quiet]
     if getattr(result, "stopped", None) is not None:  # the error says why these were not sent, once
         look = [row for row in look if row.status != NOT_ATTEMPTED]
     if look:

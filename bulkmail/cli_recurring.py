@@ -207,6 +207,6 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
         write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
         say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
         record(plan=str(plan_out))
-    print_results(result)
+    print_results(result, quiet=("already_present",))  # a roster's present mailboxes are the normal case
     record_result(result, roster)
     return result.exit_status
