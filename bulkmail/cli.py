@@ -23,7 +23,7 @@ from .cli_recurring import apply_command, diff_command, sync_command
 from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
-                         state)
+                         state, tell_run)
 from .errors import BulkmailError, ExitStatus, InputError
 from .paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from .words import plural
@@ -173,20 +173,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         say(f"{note} Report: {done.report}")
         record(report=done.report, note=note)
         return result.exit_status
-    for note in result.notes:
-        say(note)
-    if result.stopped is not None:
-        echo(f"Error: {result.stopped}")
-    if result.refused is not None:
-        echo(f"Warning: the real run would be refused: {result.refused}")
-    if plan_out and result.stopped is None:
-        from .plans import build_plan, write_plan
-
-        write_plan(plan_out, build_plan(client, rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
-        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
-        record(plan=str(plan_out))
-    print_results(result)
-    record_result(result, path)
+    tell_run(result, path, client, plan_out)
     return result.exit_status
 
 

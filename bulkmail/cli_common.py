@@ -282,6 +282,26 @@ def record_result(result, path) -> None:
         record(error=str(stopped))
 
 
+def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
+    """After an import, apply or sync: its notes and errors, the plan it wrote (--plan-out),
+    the results, and the --json facts."""
+    for note in result.notes:
+        say(note)
+    if result.stopped is not None:
+        echo(f"Error: {result.stopped}")
+    if result.refused is not None:
+        echo(f"Warning: the real run would be refused: {result.refused}")
+    if plan_out and result.stopped is None:
+        from .plans import build_plan, write_plan
+
+        facts = state().result["input"]
+        write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
+        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
+        record(plan=str(plan_out))
+    print_results(result, quiet)
+    record_result(result, path)
+
+
 def print_results(result, quiet=()) -> None:
     """The counts, the first rows to look at (not those whose status is in ``quiet``),
     warnings, and where the report is."""

@@ -80,7 +80,7 @@ def diff_command(old, new, output, as_import, force, base_url, concurrency, retr
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
-    from .cli_common import confirmation, print_results, record_result, state
+    from .cli_common import confirmation, state, tell_run
     from .errors import InputError
     from .importer import ImportOptions, refuse_unfinished, run_import
     from .paths import default_output
@@ -116,11 +116,7 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
         say(f"Nothing to resume: the last apply of {plan_path.name} finished at {result.finished_before.finished}. "
             f"Report: {result.finished_before.report}")
         return result.exit_status
-    if result.stopped is not None:
-        from .cli_common import echo
-        echo(f"Error: {result.stopped}")
-    print_results(result)
-    record_result(result, plan_path)
+    tell_run(result, plan_path)
     return result.exit_status
 
 
@@ -157,7 +153,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from .cli_common import confirmation, echo, parse_mapping, print_results, record_result, state
+    from .cli_common import confirmation, parse_mapping, state, tell_run
     from .errors import InputError
     from .importer import ImportOptions
     from .paths import default_output
@@ -195,18 +191,5 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
         say(f"Nothing to resume: the last sync of {roster.name} finished at {result.finished_before.finished}. "
             f"Report: {result.finished_before.report}")
         return result.exit_status
-    for note in result.notes:
-        say(note)
-    if result.stopped is not None:
-        echo(f"Error: {result.stopped}")
-    if result.refused is not None:
-        echo(f"Warning: the real run would be refused: {result.refused}")
-    if plan_out and result.stopped is None:
-        from .plans import build_plan, write_plan
-
-        write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
-        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
-        record(plan=str(plan_out))
-    print_results(result, quiet=("already_present",))  # a roster's present mailboxes are the normal case
-    record_result(result, roster)
+    tell_run(result, roster, client, plan_out, quiet=("already_present",))  # present is a roster's normal case
     return result.exit_status
