@@ -254,11 +254,6 @@ def fill_password(settings: ConnectionSettings, ask: Callable[[str, bool], str] 
     return settings
 
 
-def load_settings(base_url: str | None = None, ask: Callable[[str, bool], str] | None = None) -> ConnectionSettings:
-    """Settings from the environment and the selected profile, the password included."""
-    return fill_password(resolve({"base_url": base_url}), ask)
-
-
 def describe(settings: ConnectionSettings) -> list[str]:
     """Lines for -v: the profile and where each setting came from; never the password itself."""
     lines = [f"profile: {settings.profile or '(none)'}"]

@@ -16,7 +16,7 @@ from .client import Client
 from .fields import REPORT_COLUMNS
 from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
-from .paths import REPORTS, default_output, fallback_folder, now
+from .paths import default_output, fallback_folder, now
 from .plan import Plan, make_plan, verify
 from .records import ADDED, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
@@ -161,12 +161,6 @@ def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_r
                           "Nothing was sent. If that is really intended, add --allow-mass-remove.")
 
 
-def default_report_path(source: str | os.PathLike, kind: str = "results", folder: str | os.PathLike | None = None
-                        ) -> Path:
-    """reports/<input-stem>-<timestamp>-<kind>.<xlsx for a spreadsheet input, else csv>."""
-    return default_output(source, kind, REPORTS if folder is None else folder)
-
-
 def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:
     """Read and check a file offline: the sheet as read, and one Row per data row."""
     table = read_table(path, reading.sheet, dict(reading.mapping))
@@ -188,7 +182,7 @@ def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
             row.status = VALID
     result = ImportResult(table, rows, summary=[("run", "offline validation"), *audit_facts(table.path),
                                                 ("started", now())])
-    result.report = write_report(report or default_report_path(path, "validation"), table, rows, result.summary)
+    result.report = write_report(report or default_output(path, "validation"), table, rows, result.summary)
     return result
 
 
@@ -223,7 +217,7 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
         _run(client, result, options, confirm, journal, on_changes)
-        report = Path(report or default_report_path(table.path))
+        report = Path(report or default_output(table.path))
         changed = [r for r in rows if r.status in (ADDED, REMOVED)]
         if changed:
             result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "

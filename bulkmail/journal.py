@@ -178,6 +178,13 @@ class Journal:
         """The Sender's hook, called before a batch's request leaves."""
         self.record(rows, sent=True)
 
+    def live_rows(self) -> list[Row]:
+        """The rows a sync recorded for live mailboxes (negative row numbers: they have none in
+        the roster), as sent: a resumed sync reports them even when they are gone."""
+        found = self.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0").fetchall()
+        return [Row(number, "remove", address, status=PLANNED, mailbox=json.loads(mailbox) if mailbox else None)
+                for number, address, mailbox in found]
+
     def restore(self, rows: list[Row]) -> int:
         """Carry an interrupted run's outcomes into freshly validated rows: settled rows keep
         their status; rows that were ever sent become in doubt. Returns how many were settled."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,9 +145,7 @@ def _removed_before(source, account: str, known: set[int]) -> list[Row]:
     """The live rows an interrupted sync recorded that are no longer live (it removed them):
     the resumed run reports them too, and re-reading settles them."""
     with Journal(source, account) as journal:
-        saved = journal.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0").fetchall()
-    return [Row(number, "remove", address, status=PLANNED, mailbox=json.loads(mailbox) if mailbox else None)
-            for number, address, mailbox in saved if number not in known]
+        return [row for row in journal.live_rows() if row.row not in known]
 
 
 def _with_live_rows(sheet: Sheet, extra: list[Row]) -> Sheet:
