@@ -12,8 +12,6 @@ import logging
 import re
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -21,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from .cancel import Cancel
 from .config import DEFAULT_BASE_URL
 from .errors import (
     ApiError,
@@ -164,40 +163,24 @@ def _describe(exc: requests.RequestException) -> str:
     return "connection dropped"
 
 
-class BearerAuth(requests.auth.AuthBase):
-    """The headers of every authenticated call, with the token renewed before it runs out and
-    once more after a 401 (the refused request is then sent again, once: a 401 changed nothing)."""
-
-    def __init__(self, client: Client):
-        self.client = client
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self._sign(request, self.client.fresh_token())
-        request.register_hook("response", self._replay_after_401)
-        return request
-
-    def _sign(self, request: requests.PreparedRequest, token: str) -> None:
-        request.headers["X-Uss-Account-Id"] = self.client.account_id or ""
-        request.headers["Authorization"] = f"Bearer {token}"
-        request.headers["Content-Type"] = "application/json"
-
-    def _replay_after_401(self, response: requests.Response, **kwargs) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_bulkmail_replayed", False):
-            return response
-        used = response.request.headers["Authorization"].removeprefix("Bearer ")
-        token = self.client.renew_after_401(used)
-        response.content  # read the refused answer so its connection goes back to the pool
-        replay = response.request.copy()
-        self._sign(replay, token)
-        replay._bulkmail_replayed = True  # a second 401 in a row stands: the caller raises AuthError
-        again = response.connection.send(replay, **kwargs)
-        again.history.append(response)
-        again.request = replay
-        return again
-
-
 class Client:
-    """A logged-in view of one account. Thread-safe: pages and batches may run in parallel."""
+    """A logged-in view of one account. Thread-safe: pages and batches may run in parallel.
+
+    Concurrency is one setting, ``concurrency``, owned here: the throttle admits that many
+    requests on the wire (fewer after a 429) and every stage sizes its one executor by it.
+
+    Lock order. A thread holds at most one of these at a time and never waits for one while
+    holding the other, so no cycle (no deadlock) can form:
+
+    1. the token lock ``_lock``: held while logging in (single flight); the login's own
+       request takes no throttle slot;
+    2. a throttle slot: held around one HTTP exchange only, with a token already in hand.
+
+    A request gets its token before it takes a slot; a 401 gives the slot back, renews the
+    token (once for all threads: the thread that sees the refused token first logs in), then
+    tries again. ``cancel`` (Ctrl-C, SIGTERM, --max-duration) cuts every retry wait short and
+    stops further attempts.
+    """
 
     def __init__(
         self,
@@ -210,6 +193,7 @@ class Client:
         timeout: tuple[float, float] = (10.0, 60.0),
         concurrency: int = 4,
         profile: str | None = None,
+        cancel: Cancel | None = None,
     ):
         self.base_url = check_base_url(base_url)
         self.profile = profile  # the profile this client was made from, for reports
@@ -228,6 +212,7 @@ class Client:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self.cancel = cancel or Cancel()
 
     def __repr__(self) -> str:  # never shows the password or token
         return f"Client({self.base_url!r}, username={self.username!r})"
@@ -248,7 +233,7 @@ class Client:
         they would carry the password to another address."""
         files = {"username": (None, self.username), "password": (None, self._password)}
         started = time.monotonic()
-        response = self._send("POST", AUTH_PATH, files=files)
+        response = self._send("POST", AUTH_PATH, authenticated=False, files=files)
         if 300 <= response.status_code < 400:
             raise AuthError(
                 f"Login was redirected ({response.status_code}); bulkmail does not follow it, "
@@ -296,39 +281,73 @@ class Client:
 
     # -- transport ---------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, auth: requests.auth.AuthBase | None = None, **kwargs):
-        """One HTTP exchange, tried again while the retry policy allows it. Raises InDoubtError
-        when a change may have been applied, UnreachableError when the attempts run out."""
-        change = method in CHANGES and auth is not None  # the login is not a change of mailboxes
-        attempt = 0
+    def _headers(self, token: str) -> dict[str, str]:
+        return {"X-Uss-Account-Id": self.account_id or "", "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json"}
+
+    def _exchange(self, method: str, path: str, token: str | None, **kwargs) -> requests.Response:
+        """One HTTP exchange. The login (``token`` None) takes no throttle slot: it may run while
+        every slot is held by requests waiting for the new token."""
+        headers = self._headers(token) if token is not None else None
+        if token is None:
+            return self.session.request(method, self.base_url + path, headers=headers, timeout=self.timeout,
+                                        allow_redirects=False, **kwargs)
+        with self.throttle:
+            return self.session.request(method, self.base_url + path, headers=headers, timeout=self.timeout,
+                                        allow_redirects=False, **kwargs)
+
+    def _send(self, method: str, path: str, *, authenticated: bool = True, **kwargs) -> requests.Response:
+        """One call, tried again while the retry policy allows it. Raises InDoubtError when a
+        change may have been applied, UnreachableError when the attempts run out, AuthError when
+        fresh tokens keep being refused, and the cancel reason when the run is stopped."""
+        change = method in CHANGES and authenticated  # the login is not a change of mailboxes
+        attempt = refused = 0
         while True:
+            self.cancel.check()
             attempt += 1
+            token = self.fresh_token() if authenticated else None  # before a slot, never inside one
+            started = time.monotonic()
             try:
-                with self.throttle:
-                    started = time.monotonic()
-                    response = self.session.request(method, self.base_url + path, auth=auth, timeout=self.timeout,
-                                                    allow_redirects=False, **kwargs)
-                log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, 1000 * (time.monotonic() - started))
+                response = self._exchange(method, path, token, **kwargs)
+                log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code,
+                          1000 * (time.monotonic() - started))
             except requests.exceptions.SSLError as exc:
                 raise UnreachableError(f"Cannot reach {self.base_url}: {_describe(exc)}") from None
             except requests.RequestException as exc:
                 error, reached = RetriableError(f"{method} {path}: {_describe(exc)}"), not _never_sent(exc)
             else:
-                self.throttle.record(response.status_code == 429)
+                if token is not None:
+                    self.throttle.record(response.status_code == 429)
+                if response.status_code == 401 and token is not None:
+                    # Refused before anything was done: renew (the slot is back already) and go
+                    # again. A service with one session per user ends our token whenever another
+                    # process logs in as the same user, so a few renewals in a row are normal;
+                    # many mean the token is really refused.
+                    refused += 1
+                    if refused > self.retry.attempts:
+                        return response  # check_response() turns it into AuthError
+                    self.renew_after_401(token)
+                    if refused > 1:
+                        self.wait_before(refused - 1)
+                    attempt -= 1  # a refused token is not a failed attempt of the call
+                    continue
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 error, reached = _retriable(response, method, path), True
             if not self.retry.is_retry(method, error.status, reached=reached, change=change):
                 raise InDoubtError(str(error), status=error.status)
-            if self.retry.is_exhausted(attempt, login_unreachable=auth is None and error.status is None):
+            if self.retry.is_exhausted(attempt, login_unreachable=not authenticated and error.status is None):
                 raise UnreachableError(_gave_up(self.base_url, error, attempt), status=error.status)
-            wait = self.retry.wait(attempt, error.retry_after)
+            wait = self.wait_before(attempt, error.retry_after)
             log.info("%s; waited %.1fs before attempt %d", error, wait, attempt + 1)
 
+    def wait_before(self, attempt: int, retry_after: float | None = None) -> float:
+        """Wait as the retry policy says after failed try ``attempt``; cut short by a cancel."""
+        return self.retry.wait(attempt, retry_after, sleep=self.cancel.sleep)
+
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """An authenticated call (the token renewed once on a 401, see BearerAuth); a 2xx answer
-        or the typed error that says what to do."""
-        return check_response(self._send(method, path, auth=BearerAuth(self), **kwargs), method, path)
+        """An authenticated call; a 2xx answer or the typed error that says what to do."""
+        return check_response(self._send(method, path, **kwargs), method, path)
 
     # -- the mailbox calls ----------------------------------------------------------------
 
@@ -360,32 +379,13 @@ class Client:
             total_pages = number + 1 if items and len(items) >= size else number
         return Page(number, items, total, total_pages, size)
 
-    def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None) -> Iterator[Page]:
-        """Yield every page in order. The first page tells the granted page size and the page
-        count; the rest are fetched ``concurrency`` at a time. A server that sends the same
-        page again (it ignores ``page``) raises ServiceError instead of looping."""
-        first = self.get_page(1, search, page_size)
-        yield first
-        size, planned, previous = first.page_size, first.total_pages, _ids(first)
-        workers = max(1, concurrency or self.concurrency)
-        with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
-            pending: deque = deque()
-            following = 2
-            while pending or following <= planned:
-                # A bounded window: at most two pages per worker wait in memory.
-                while following <= planned and len(pending) < 2 * workers:
-                    pending.append(pool.submit(self.get_page, following, search, size))
-                    following += 1
-                page = pending.popleft().result()
-                ids = _ids(page)
-                if ids and ids == previous:
-                    for future in pending:
-                        future.cancel()
-                    raise ServiceError(f"GET {LIST_PATH} returned the same mailboxes for page {page.number} "
-                                   f"as for page {page.number - 1}; the server ignores paging")
-                previous = ids
-                planned = max(planned, page.total_pages)  # the list may grow during the walk
-                yield page
+    def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None,
+                   state=None) -> Iterator[Page]:
+        """Yield every page, each mailbox once, complete while others change the list (see
+        walk.py); ``state`` (a walk.Walk) learns what the walk could not be sure of."""
+        from .walk import walk
+
+        return walk(self, search, page_size, concurrency, state)
 
     def count(self) -> int | None:
         """How many mailboxes the account holds: ``meta.total``, or a walk of the list when the
@@ -401,7 +401,8 @@ class Client:
             return None
 
     def search(self, text: str) -> list[dict]:
-        """Every mailbox the server's (substring) search returns for ``text``."""
+        """Every mailbox the server's (substring) search returns for ``text``; read in the
+        calling thread (a sender worker's re-read runs no pool of its own)."""
         return [item for page in self.iter_pages(search=text, concurrency=1) for item in page.items]
 
     def add(self, items: Iterable[dict]) -> object:
@@ -432,6 +433,3 @@ def _int(value) -> int | None:
     except (TypeError, ValueError):
         return None
 
-
-def _ids(page: Page) -> list:
-    return [item.get("id") for item in page.items if isinstance(item, dict)]

@@ -7,7 +7,10 @@
     │   ├── AuthError          3  login or authorisation refused
     │   ├── ServiceError       4  the service answered something bulkmail cannot work with
     │   │   └── UnreachableError  it could not be reached, or kept failing, until retries ran out
-    │   └── Interrupted      130  Ctrl-C
+    │   ├── DiskFull           4  a file the run needs (journal, audit log, report) cannot be written
+    │   └── Interrupted      130  Ctrl-C (the run stopped cleanly)
+    │       ├── Terminated   143  SIGTERM
+    │       └── TimeLimit      4  --max-duration ran out
     ├── RetriableError       the same call may succeed later (429, 5xx, connection fault)
     │   └── InDoubtError       a change may have been applied: re-read, never resend blindly
     └── SkippableError       the service refused one batch: split it, report the rows at fault
@@ -30,8 +33,9 @@ class ExitStatus(IntEnum):
     ROWS_FAILED = 1  # some rows invalid, failed or not attempted; report written
     BAD_INPUT = 2  # input or command line unusable; nothing sent
     AUTH = 3  # login or authorisation failed
-    UNREACHABLE = 4  # service unreachable or kept failing
+    UNREACHABLE = 4  # service unreachable or kept failing (also: a disk full, --max-duration)
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM, as systemd, cron wrappers and CI stop a job
 
 
 class BulkmailError(Exception):
@@ -74,6 +78,25 @@ class Interrupted(Fatal):
     """The user pressed Ctrl-C; the run stopped cleanly."""
 
     exit_status = ExitStatus.INTERRUPTED
+
+
+class Terminated(Interrupted):
+    """SIGTERM: stopped like Ctrl-C."""
+
+    exit_status = ExitStatus.TERMINATED
+
+
+class TimeLimit(Interrupted):
+    """--max-duration ran out: stopped like Ctrl-C."""
+
+    exit_status = ExitStatus.UNREACHABLE
+
+
+class DiskFull(Fatal):
+    """A file the run needs (journal, audit log, report, undo file, plan) cannot be written:
+    sending stops, the report goes where it can."""
+
+    exit_status = ExitStatus.UNREACHABLE
 
 
 class ApiError(BulkmailError):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import difflib
-import itertools
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .client import Client
 from .records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
+from .walk import Walk, walk
 
 log = logging.getLogger("bulkmail")
 # Up to this many addresses, searching each costs about what one page of a walk would;
@@ -24,11 +24,14 @@ SUGGEST_AT_MOST = 200
 @dataclass
 class Live:
     """What one read of the live state found: the wanted mailboxes by lower-cased address,
-    every address that passed by (for suggestions), and the account's size when a walk saw it all."""
+    every address that passed by (for suggestions), the account's size when a walk saw it all,
+    and whether the read can vouch for every wanted address (a walk that the list's changes
+    left unsure of cannot: its misses get a targeted search)."""
 
     mailboxes: dict[str, dict] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     size: int | None = None
+    complete: bool = True
 
 
 def read_live(client: Client, addresses: Iterable[str], concurrency: int | None = None, survey: bool = True) -> Live:
@@ -38,35 +41,58 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
     The cheaper of two ways: one search per address, or one walk of the whole list. Each
     costs round trips; the first page tells how many a walk needs. ``survey``: also note every
     address that passes by and, after a walk, the account's size (the plan wants them; a
-    re-read does not)."""
+    re-read does not). ``concurrency`` 1 reads in the calling thread (a sender worker)."""
     wanted = {a.lower() for a in addresses}
     live = Live()
     if not wanted:
         return live
     workers = concurrency or client.concurrency
     if len(wanted) > SEARCH_ALWAYS:
-        pages = client.iter_pages(concurrency=workers)
-        first = next(pages)
-        if first.total_pages - 1 <= len(wanted):
+        first = client.get_page(1)
+        if first.total_pages + 1 <= len(wanted):  # a walk reads page 1 and the last page twice
             log.info("reading the live state: one walk of %d pages for %d addresses", first.total_pages, len(wanted))
-            ids = set()
-            for page in itertools.chain([first], pages):
+            state = Walk()
+            for page in walk(client, concurrency=workers, state=state, first=first):
                 _keep(page.items, wanted, live, survey)
-                if survey:
-                    ids.update(item.get("id") for item in page.items)
-            live.size = len(ids) if survey else None
+            live.size = state.mailboxes if survey and state.complete else None
+            live.complete = state.complete
+            if not state.complete:
+                log.info("the walk could not vouch for every mailbox: %s", "; ".join(state.uncertain))
             return live
-        pages.close()
     log.info("reading the live state: %d searches", len(wanted))
-    with ThreadPoolExecutor(workers, thread_name_prefix="search") as pool:
-        for items in pool.map(client.search, sorted(wanted)):
-            _keep(items, wanted, live, survey)
+    for items in _each(client.search, sorted(wanted), workers):
+        _keep(items, wanted, live, survey)
     return live
 
 
+def _each(function, items: list, workers: int) -> Iterator:
+    """``function`` of each item, ``workers`` at a time; in the calling thread when 1 (no pool
+    inside a sender worker's pool)."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="search") as pool:
+        yield from pool.map(function, items)
+
+
 def lookup(client: Client, addresses: Iterable[str], concurrency: int | None = None) -> dict[str, dict]:
-    """The live mailboxes of these addresses, keyed by lower-cased address (see read_live)."""
-    return read_live(client, addresses, concurrency, survey=False).mailboxes
+    """The live mailboxes of these addresses, keyed by lower-cased address (see read_live); an
+    address an unsure walk did not see is searched for."""
+    live = read_live(client, addresses, concurrency, survey=False)
+    recheck(client, live, addresses, concurrency)
+    return live.mailboxes
+
+
+def recheck(client: Client, live: Live, addresses: Iterable[str], concurrency: int | None = None) -> None:
+    """After a walk that could not vouch for everything: search for each wanted address it
+    did not see, so that a mailbox the list's changes hid is not taken for missing."""
+    if live.complete:
+        return
+    missing = sorted({a.lower() for a in addresses} - set(live.mailboxes))
+    log.info("searching for %d addresses the walk did not see", len(missing))
+    for items in _each(client.search, missing, concurrency or client.concurrency):
+        _keep(items, set(missing), live, survey=False)
+    live.complete = True
 
 
 def _keep(items: list[dict], wanted: set[str], live: Live, survey: bool) -> None:
@@ -108,6 +134,7 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
     """Classify the rows that passed validation against the live state."""
     candidates = [r for r in rows if r.status == PLANNED]
     live = read_live(client, (r.email_address for r in candidates), concurrency)
+    recheck(client, live, (r.email_address for r in candidates), concurrency)
     plan = Plan(account_size=live.size)
     for row in candidates:
         mailbox = live.mailboxes.get(row.key)
@@ -192,14 +219,24 @@ def _suggest(client: Client, rows: list[Row], live: Live) -> None:
 
 def verify(client: Client, rows: list[Row], concurrency: int | None = None, check: bool = True) -> None:
     """Turn SENT rows into added/removed where re-reading shows the change, else failed.
-    With ``check`` off (--no-verify), trust the service's 2xx."""
+    A row the re-read does not show is searched for once more before it is called failed (a
+    walk can miss a mailbox while others change the list). With ``check`` off (--no-verify),
+    trust the service's 2xx."""
     sent = [r for r in rows if r.status == SENT]
-    live = lookup(client, (r.email_address for r in sent), concurrency) if check and sent else {}
-    for row in sent:
-        if not check:
+    if not check:
+        for row in sent:
             row.done(row.detail or "accepted by the service; not verified (--no-verify)")
-        elif row.visible_in(live):
-            row.done(row.detail, live.get(row.key))
+        return
+    live = read_live(client, (r.email_address for r in sent), concurrency, survey=False) if sent else Live()
+    # An unsure walk vouches for no absence: search each address it did not see. A sure one
+    # still gets a search for each add about to fail, before it is called failed.
+    doubtful = sent if not live.complete else [r for r in sent if not r.visible_in(live.mailboxes)]
+    if doubtful:
+        live.complete = False
+        recheck(client, live, (r.email_address for r in doubtful), concurrency)
+    for row in sent:
+        if row.visible_in(live.mailboxes):
+            row.done(row.detail, live.mailboxes.get(row.key))
             row.detail = name_not_kept(row) or row.detail
         else:
             row.fail(f"the service accepted it, but it is {'not there' if row.action == 'add' else 'still there'} "

@@ -4,9 +4,11 @@ transitions of a row's life, so that the life of a row can be read in this one f
     validate:  PLANNED | INVALID | DUPLICATE            (VALID for `bulkmail validate`)
     plan:      PLANNED -> ALREADY_PRESENT | NOT_FOUND | (dry run) WOULD_ADD / WOULD_REMOVE
     send:      PLANNED -> SENT | FAILED | NOT_ATTEMPTED, or straight to ADDED / REMOVED when a
-               re-read after a lost answer showed the change
-    verify:    SENT -> ADDED / REMOVED | FAILED
+               re-read after a lost answer showed the change, or IN_DOUBT when the answer was
+               lost and no re-read could tell (never FAILED: it may have been applied)
+    verify:    SENT -> ADDED / REMOVED | FAILED (not there after a walk and a targeted search)
     a stop:    PLANNED -> NOT_ATTEMPTED; SENT -> ADDED / REMOVED "not verified"
+    --resume:  IN_DOUBT (and every row that was sent) -> re-read -> ADDED / REMOVED or sent again
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Status(str, Enum):
     INVALID = "invalid"
     FAILED = "failed"
     NOT_ATTEMPTED = "not_attempted"
+    IN_DOUBT = "in_doubt"  # the change may have been applied (answer lost, retries spent); --resume settles it
     VALID = "valid"  # `bulkmail validate` only: passed the offline checks
     KEPT = "kept"  # `bulkmail sync` only: left as it is on purpose (--keep, --add-only, --remove-only, scope)
     # Working states inside a run; none of them reaches a report.
@@ -44,7 +47,7 @@ ADDED, REMOVED = Status.ADDED, Status.REMOVED
 ALREADY_PRESENT, NOT_FOUND = Status.ALREADY_PRESENT, Status.NOT_FOUND
 INVALID, DUPLICATE, FAILED, NOT_ATTEMPTED = Status.INVALID, Status.DUPLICATE, Status.FAILED, Status.NOT_ATTEMPTED
 WOULD_ADD, WOULD_REMOVE, VALID, KEPT = Status.WOULD_ADD, Status.WOULD_REMOVE, Status.VALID, Status.KEPT
-PLANNED, SENT = Status.PLANNED, Status.SENT
+PLANNED, SENT, IN_DOUBT = Status.PLANNED, Status.SENT, Status.IN_DOUBT
 
 ENDED_WELL = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, DUPLICATE, WOULD_ADD, WOULD_REMOVE, VALID, KEPT}
 # Ended well, but worth a look: nothing was changed for these rows (--strict counts them as problems).
@@ -53,7 +56,7 @@ CHANGES = {ADDED, REMOVED, WOULD_ADD, WOULD_REMOVE, VALID}
 # Rows nobody needs to look at: the changes, and what sync left alone on purpose.
 QUIET = CHANGES | {KEPT}
 STATUSES = [ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND, WOULD_ADD, WOULD_REMOVE, KEPT, DUPLICATE, INVALID, FAILED,
-            NOT_ATTEMPTED, VALID]
+            IN_DOUBT, NOT_ATTEMPTED, VALID]
 
 
 @dataclass(slots=True)
@@ -100,7 +103,24 @@ class Row:
             self.mailbox = mailbox
 
     def fail(self, detail: str, http_status: int | None = None) -> None:
+        """The service refused this row, or its change is surely not made."""
         self.status, self.detail, self.http_status = FAILED, detail, http_status
+
+    def doubt(self, detail: str, http_status: int | None = None) -> None:
+        """The change may have been applied and nothing could tell: --resume re-reads it."""
+        self.in_doubt = True
+        self.status, self.detail, self.http_status = IN_DOUBT, detail, http_status
+
+    def stop(self, reason: object, http_status: int | None = None) -> None:
+        """A fatal error stopped this row's batch: unsent rows were not attempted, rows whose
+        answer was lost are in doubt."""
+        if self.status != PLANNED:
+            return
+        if self.in_doubt:
+            self.doubt(f"in doubt: the answer was lost and re-reading could not tell ({reason}); the change may "
+                       "have been applied. Run the same command with --resume to settle it.", http_status)
+        else:
+            self.status, self.detail, self.http_status = NOT_ATTEMPTED, f"not sent: {reason}", http_status
 
     def close_unsent(self, reason: object) -> None:
         """The run stopped before this row was sent."""

@@ -30,7 +30,8 @@ class Retry:
     # A login that cannot connect at all is a wrong address or a host that is down: this many
     # tries, not a backoff of many (rate limits and 5xx keep every attempt).
     login_connect_attempts: int = 2
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    # None: the caller's sleep (the client's is cut short by a cancel); tests inject their own.
+    sleep: Callable[[float], None] | None = field(default=None, compare=False)
     random: Callable[[], float] = field(default=random.random, compare=False)
 
     def is_retry(self, method: str, status: int | None, *, reached: bool = True, change: bool | None = None) -> bool:
@@ -59,10 +60,12 @@ class Retry:
             return max(0.0, min(retry_after, self.retry_after_cap))
         return self.random() * min(self.cap, self.backoff * 2 ** (attempt - 1))
 
-    def wait(self, attempt: int, retry_after: float | None = None) -> float:
-        """Sleep the delay after failed try number ``attempt``; return it."""
+    def wait(self, attempt: int, retry_after: float | None = None, sleep: Callable[[float], None] = time.sleep
+             ) -> float:
+        """Sleep the delay after failed try number ``attempt`` (with the injected sleep if any,
+        else ``sleep``); return it."""
         seconds = self.delay(attempt, retry_after)
-        self.sleep(seconds)
+        (self.sleep if self.sleep is not None else sleep)(seconds)
         return seconds
 
 

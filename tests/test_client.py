@@ -74,7 +74,8 @@ def test_pages_follow_the_granted_page_size_and_cover_every_mailbox_once(client,
     assert [len(p.items) for p in pages] == [7] * 7 + [1]
     ids = [m["id"] for p in pages for m in p.items]
     assert sorted(ids) == sorted(sandbox.store.mailboxes) and len(set(ids)) == 50
-    assert sandbox.store.requests[("GET", "/email/mailbox/v2")] == 8
+    # 8 pages, plus page 1 and the last page read again: the check that nothing moved meanwhile
+    assert sandbox.store.requests[("GET", "/email/mailbox/v2")] == 10
 
 
 @pytest.mark.parametrize("settings", [{"ignore_page_size": True, "page_size_default": 20}], indirect=True)
@@ -102,7 +103,7 @@ def test_a_server_giving_no_page_count_and_ignoring_page_is_still_detected(clien
 @pytest.mark.parametrize("settings", [{"ignore_page": True, "page_size_max": 10}], indirect=True)
 def test_a_server_repeating_the_same_page_is_detected_instead_of_looped(client, sandbox):
     sandbox.store.seed(30, sandbox.settings.domains)
-    with pytest.raises(ApiError, match="returned the same mailboxes for page 2 as for page 1; the server ignores paging"):
+    with pytest.raises(ApiError, match=r"returned the same mailboxes for page \d+ as for page 1; the server ignores paging"):
         list(client.iter_pages(concurrency=1))
 
 

@@ -133,8 +133,9 @@ def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(client, sandbox, tm
     assert sandbox.store.addresses() == set()
 
 
-def test_token_refused_twice_stops_with_exit_3_and_a_report(client, sandbox, tmp_path):
-    sandbox.script(Fault(401, method="POST", path="/email/mailbox"), Fault(401, method="POST", path="/email/mailbox"))
+def test_a_token_refused_after_every_renewal_stops_with_exit_3_and_a_report(client, sandbox, tmp_path):
+    # One 401 more than the retry budget: each renewal's fresh token refused again.
+    sandbox.script(*[Fault(401, method="POST", path="/email/mailbox")] * (client.retry.attempts + 1))
     result = import_file(client, write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"]),
                          report=tmp_path / "r.csv")
     assert result.exit_status == ExitStatus.AUTH

@@ -31,7 +31,7 @@ def test_only_needs_a_results_report(bulkmail, tmp_path):
                                             "columns). Leave --only out.\n")
     assert bulkmail("validate", "w.csv", "--only", "broken").err.endswith(
         "Error: Invalid value for '--only': broken is no status; use some of: added, removed, already_present, "
-        "not_found, would_add, would_remove, kept, duplicate, invalid, failed, not_attempted, valid.\n")
+        "not_found, would_add, would_remove, kept, duplicate, invalid, failed, in_doubt, not_attempted, valid.\n")
 
 
 def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, sandbox, tmp_path):

@@ -1,0 +1,221 @@
+"""Walking the whole mailbox list so that the result can be trusted while others change it.
+
+The list is ordered by id and cut by offset, and a new mailbox gets a larger id than every
+existing one, so it joins the end. A removal shifts every later mailbox one place towards the
+start: a plain walk misses the mailbox that crosses a page boundary it has already passed.
+An addition never moves an existing mailbox.
+
+**Fast pass** (the usual case: a plain walk plus two requests). Page 1 tells the page count P.
+Page P is read first (the reference), then pages 1 … P-1 together, then page P again. If page
+P reads the same both times, no mailbox was removed in between: a removal anywhere before
+its end would have moved its first mailbox out (or, within it, one of its mailboxes), and
+nothing can move it back, because additions join the end. So every page of the pass was cut
+from the same positions, and the pass holds every mailbox that existed throughout it.
+
+**Checked pass** (the list changed meanwhile, or a page came back shorter than ``meta``
+promised). Pages one at a time; after page N is read, page N-1 is read again: if its last
+mailbox is still its last, nothing before it was removed between the two reads of page N-1,
+so page N starts right after it. When it moved, page N is read again from there. A boundary
+that does not hold still after a few tries is named in ``Walk.uncertain``; callers say so (an
+export exits 1) or check the rows concerned by a targeted search.
+
+Every mailbox is yielded once (by id). No thread pool runs inside another: with a concurrency
+of 1 (a sender worker's re-read), pages are read in the calling thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from .client import LIST_PATH, Client, Page
+from .errors import ServiceError
+
+log = logging.getLogger("bulkmail")
+# How often a page boundary, or a page shorter than meta promised, is read again before the
+# walk gives up on vouching for it.
+TRIES = 4
+
+
+@dataclass
+class Walk:
+    """What a walk read and what it can vouch for."""
+
+    pages: int = 0  # page answers read
+    mailboxes: int = 0  # distinct mailboxes yielded
+    uncertain: list[str] = field(default_factory=list)  # spots it could not be sure of
+    totals: list[int] = field(default_factory=list)  # meta.total as the answers said it
+
+    @property
+    def complete(self) -> bool:
+        return not self.uncertain
+
+
+def walk(client: Client, search: str | None = None, page_size: int | None = None, concurrency: int | None = None,
+         state: Walk | None = None, first: Page | None = None) -> Iterator[Page]:
+    """Yield the list's pages, each mailbox once (pages hold only mailboxes not yielded before),
+    complete as the module docstring explains; ``state`` learns what was read and what is
+    uncertain. ``first``: page 1, when the caller has read it already."""
+    state = state if state is not None else Walk()
+    seen: set = set()
+    workers = max(1, concurrency or client.concurrency)
+
+    def fresh(page: Page) -> Page:
+        """The page with only the mailboxes not yielded before."""
+        state.pages += 1
+        if page.total is not None:
+            state.totals.append(page.total)
+        items = [m for m in page.items if _id(m) not in seen]
+        seen.update(_id(m) for m in items)
+        state.mailboxes += len(items)
+        return Page(page.number, items, page.total, page.total_pages, page.page_size)
+
+    first = first or client.get_page(1, search, page_size)
+    yield fresh(first)  # always, even empty: it tells the columns and the count
+    if first.total_pages <= 1 and not _short(first):
+        return  # one answer is one moment: nothing can have moved within it
+    size = first.page_size
+    if first.total is None:  # no count: find the last page by reading on until a short one
+        last = first
+        for page in _pages(client, _unbounded(2), search, size, workers, stop_after_short=True, after=first):
+            yield from _nonempty(fresh(page))
+            last = page
+        count = last.number
+    else:
+        count = first.total_pages
+    reference = client.get_page(count, search, size)
+    if count > 1 and reference.items and _ids(reference) == _ids(first):
+        raise _ignores_paging(count, 1)
+    anomalies = False
+    for page in _pages(client, range(1, count), search, size, workers):
+        anomalies |= _short(page)
+        yield from _nonempty(fresh(page))
+    yield from _nonempty(fresh(reference))  # after the pages before it: an export stays in id order
+    again = client.get_page(count, search, size)
+    yield from _nonempty(fresh(again))
+    for page in _pages(client, range(count + 1, again.total_pages + 1), search, size, workers):
+        yield from _nonempty(fresh(page))  # the list grew meanwhile: its new end
+    if not anomalies and not _short(reference) and _ids(again) == _ids(reference):
+        return
+    log.info("the list changed during the walk (or a page came back short); walking it again page by page")
+    for page in _checked(client, search, size, state):
+        yield from _nonempty(fresh(page))
+
+
+def _checked(client: Client, search: str | None, size: int, state: Walk) -> Iterator[Page]:
+    """The checked pass: pages one at a time, each boundary confirmed (see the module docstring)."""
+    before = _settled(client, 1, search, size, state)
+    yield before
+    number = 2
+    while len(before.items) >= size and before.items:
+        page = _settled(client, number, search, size, state)
+        for _ in range(TRIES):
+            again = _settled(client, number - 1, search, size, state)
+            if again.items and _id(again.items[-1]) == _id(before.items[-1]):
+                break
+            yield again  # mailboxes that moved into the page before: read them, then this page again
+            before = again
+            page = _settled(client, number, search, size, state)
+        else:
+            state.uncertain.append(f"around page {number} (after mailbox id {_id(before.items[-1])}): the list kept "
+                                   "changing there")
+        yield page
+        if not page.items:
+            return
+        before, number = page, number + 1
+
+
+def _settled(client: Client, number: int, search: str | None, size: int, state: Walk) -> Page:
+    """Page ``number``, read again (a few times) while it is shorter than its own meta says."""
+    for attempt in range(1, TRIES + 1):
+        page = client.get_page(number, search, size)
+        if not _short(page):
+            return page
+        log.info("page %d came back with %d mailboxes while the service counts %s; reading it again", number,
+                 len(page.items), page.total)
+        client.wait_before(attempt)
+    state.uncertain.append(f"page {number}: the service counts {page.total} mailboxes but the page came back with "
+                           f"{len(page.items)}")
+    return page
+
+
+def _short(page: Page) -> bool:
+    """Fewer mailboxes than the page's own meta promises at its offset (an empty page while
+    meta still counts rows, a truncated answer)."""
+    if page.total is None:
+        return False
+    return len(page.items) < min(page.page_size, max(0, page.total - (page.number - 1) * page.page_size))
+
+
+def _pages(client: Client, numbers: Iterable[int], search: str | None, size: int, workers: int,
+           stop_after_short: bool = False, after: Page | None = None) -> Iterator[Page]:
+    """These pages in order, ``workers`` in flight (read in this thread when 1). A server that
+    sends the same page twice (it ignores ``page``) raises ServiceError instead of looping;
+    ``after`` is the page read just before the first of them."""
+    previous = _ids(after) if after is not None else None
+    for page in _fetch(client, numbers, search, size, workers):
+        ids = _ids(page)
+        if ids and ids == previous:
+            raise _ignores_paging(page.number, page.number - 1)
+        previous = ids
+        yield page
+        if stop_after_short and len(page.items) < size:
+            return
+
+
+def _fetch(client: Client, numbers: Iterable[int], search: str | None, size: int, workers: int) -> Iterator[Page]:
+    numbers = iter(numbers)
+    if workers == 1:
+        for number in numbers:
+            yield client.get_page(number, search, size)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
+        pending: deque = deque()
+        try:
+            while True:
+                # A bounded window: at most two pages per worker wait in memory.
+                while len(pending) < 2 * workers:
+                    number = next(numbers, None)
+                    if number is None:
+                        break
+                    pending.append(pool.submit(client.get_page, number, search, size))
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _ignores_paging(number: int, other: int) -> ServiceError:
+    return ServiceError(f"GET {LIST_PATH} returned the same mailboxes for page {number} as for page {other}; the "
+                        "server ignores paging")
+
+
+def _nonempty(page: Page) -> Iterator[Page]:
+    if page.items:
+        yield page
+
+
+def _unbounded(start: int) -> Iterator[int]:
+    number = start
+    while True:
+        yield number
+        number += 1
+
+
+def _id(mailbox: dict):
+    return mailbox.get("id") if isinstance(mailbox, dict) else None
+
+
+def _ids(page: Page) -> list:
+    return [_id(item) for item in page.items]
+
+
+def mailboxes(pages: Iterable[Page]) -> Iterator[dict]:
+    """Every mailbox of these pages."""
+    for page in pages:
+        yield from page.items
