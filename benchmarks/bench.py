@@ -195,7 +195,7 @@ def bench_import(size: int, latency: float, naive: bool, folder: Path, env: dict
 
         def run():
             nonlocal result
-            result = import_file(client, path, ImportOptions(concurrency=CONCURRENCY, allow_mass_remove=True),
+            result = import_file(client, path, ImportOptions(allow_mass_remove=True),
                                  report=folder / "report.csv")
 
         ours = timed(run)
@@ -203,7 +203,7 @@ def bench_import(size: int, latency: float, naive: bool, folder: Path, env: dict
     if size >= 10_000:  # which stage dominates: the same import without the verifying re-read
         with sandbox(tenant, latency) as url:
             client = Client(url, USER, PASSWORD, concurrency=CONCURRENCY)
-            options = ImportOptions(concurrency=CONCURRENCY, allow_mass_remove=True, verify=False)
+            options = ImportOptions(allow_mass_remove=True, verify=False)
             unverified = timed(lambda: import_file(client, path, options, report=folder / "report-nv.csv"))
     with sandbox(tenant, latency) as url:
         # The floor reads the list once (a remove needs the mailbox's ids) and then sends.

@@ -4,7 +4,8 @@ JSON Lines at $BULKMAIL_AUDIT_LOG, else audit.jsonl in the user's log folder, ow
 run appends a "run" record when it starts and one when it ends, and one "change" record per
 mailbox it added or removed. Nothing secret goes in. Each append is whole lines written in one
 call under an OS lock, so concurrent runs never interleave and a crash never leaves half a
-record; past a size the file rotates (audit.jsonl.1 … .N, the oldest dropped)."""
+record: a write that fails half-way (a full disk) is cut back to the last whole line; past a
+size the file rotates (audit.jsonl.1 … .N, the oldest dropped)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,14 @@ class AuditLog:
                 self._rotate()
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                whole = os.fstat(descriptor).st_size
                 view = memoryview(data)
-                while view:
-                    view = view[os.write(descriptor, view):]
+                try:
+                    while view:
+                        view = view[os.write(descriptor, view):]
+                except OSError:
+                    os.ftruncate(descriptor, whole)  # never a torn line: the records are all in, or none
+                    raise
             finally:
                 os.close(descriptor)
 
@@ -95,6 +101,15 @@ class AuditLog:
             yield
         finally:
             handle.close()  # closing drops the lock
+
+    def changes_of(self, run_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(lower-cased address, action) of every change these runs logged: a resumed run logs
+        only what its interrupted runs did not."""
+        wanted = set(run_ids)
+        if not wanted:
+            return set()
+        return {(str(r.get("email_address", "")).lower(), str(r.get("action"))) for r in self.records()
+                if r.get("type") == "change" and r.get("run_id") in wanted}
 
     def records(self) -> Iterator[dict]:
         """Every record, oldest first (rotated generations included); a line that does not
@@ -131,6 +146,10 @@ class Run:
 
     def start(self) -> None:
         self.log.append([{"type": "run", "event": "start", "time": now(), **self.facts}])
+
+    def logged_before(self, run_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """What the runs ``run_ids`` (interrupted runs this one resumes) logged already."""
+        return self.log.changes_of(run_ids)
 
     def changes(self, rows: list) -> None:
         """A change record per row this run added or removed (``rows`` are records.Row)."""

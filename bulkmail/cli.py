@@ -152,7 +152,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
     table, rows = load(path, reading_options(sheet, mapping, action, settings.domains, only))
     report_reading(table, len(rows))
-    options = ImportOptions(dry_run=dry_run, batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
+    options = ImportOptions(dry_run=dry_run, batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
                             resume=resume, fresh=fresh, progress=not state().quiet)
     client = connect(settings, concurrency, retries)
@@ -162,7 +162,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
     with audited("import", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         result = run_import(client, table, rows, options, report=report, confirm=confirm,
                             source=None if from_stdin else path,  # standard input has no journal
-                            on_changes=None if dry_run else run.changes)
+                            audit=None if dry_run else run)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
                        report=str(result.report), error=str(result.stopped) if result.stopped else None)
         if result.finished_before is not None:

@@ -103,13 +103,13 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
         refuse_stale(stale_changes(plan, client, concurrency), plan_path.name)
     say(f"Applying {plural(len(rows), 'change')} of {plan_path.name} (made {plan['created']} from "
         f"{plan['input']['path']}).")
-    options = ImportOptions(batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
+    options = ImportOptions(batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
                             fresh=fresh, progress=not state().quiet)
     record(input=input_facts(plan_path, len(rows)))
     with audited("apply", client, input=state().result["input"], plan_input=plan["input"]) as (run, outcome):
         result = run_import(client, table, rows, options, report=report, confirm=confirmation(client, rows, yes),
-                            source=plan_path, on_changes=run.changes)
+                            source=plan_path, audit=run)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
                        report=str(result.report), error=str(result.stopped) if result.stopped else None)
     if result.finished_before is not None:
@@ -177,14 +177,14 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     settings = settings_for(base_url=base_url)
     options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
                           max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)
-    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, concurrency=concurrency, resume=resume,
+    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume,
                               fresh=fresh, progress=not state().quiet)
     client = connect(settings, concurrency, retries)
     facts = input_facts(roster, len(table.frame))
     record(input=facts)
     with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         result = sync(client, table, options, importing, report=report, source=None if str(roster) == "-" else roster,
-                      confirm=confirmation(client, [], yes), on_changes=None if dry_run else run.changes)
+                      confirm=confirmation(client, [], yes), audit=None if dry_run else run)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
                        report=str(result.report), error=str(result.stopped) if result.stopped else None)
     if result.finished_before is not None:

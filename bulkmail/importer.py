@@ -10,19 +10,22 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .client import Client
 from .fields import REPORT_COLUMNS
-from .errors import ApiError, BulkmailError, Declined, ExitStatus, Fatal, InputError, Interrupted, Refused
+from .errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
-from .paths import default_output, fallback_folder, now
+from .paths import default_output, fallback_folder, now, unused_path
 from .plan import Plan, make_plan, verify
-from .records import ADDED, PLANNED, REMOVED, SENT, VALID, Row
+from .records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, VALID, Row
 from .report import counts, exit_status, write_report
 from .send import Sender
 from .reading import Sheet, read_table
 from .undo import CANNOT_COME_BACK, undo_path, write_undo
+
+if TYPE_CHECKING:
+    from .audit import Run
 from .validate import validate
 
 # A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
@@ -47,7 +50,6 @@ class ImportOptions:
 
     dry_run: bool = False
     batch_size: int = 100
-    concurrency: int = 4
     verify: bool = True  # --no-verify turns it off: trust the service's 2xx
     max_remove: int | None = None
     allow_mass_remove: bool = False
@@ -78,6 +80,7 @@ class ImportResult:
     resumed: bool = False  # this run finished an interrupted one
     finished_before: FinishedRun | None = None  # --resume of a run that had finished: nothing done
     undo: Path | None = None  # the import file that reverts this run's changes
+    audited: bool = False  # its changes go to the audit log
     summary: list[tuple[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # for the user, said once by the CLI
     notes: list[str] = field(default_factory=list)  # plain facts for the user
@@ -196,16 +199,15 @@ def import_file(client: Client, path: str | os.PathLike, options: ImportOptions 
 
 def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(), *,
                report: str | os.PathLike | None = None, confirm: Callable[[Plan], bool] | None = None,
-               source: str | os.PathLike | None = None,
-               on_changes: Callable[[list[Row]], None] | None = None) -> ImportResult:
+               source: str | os.PathLike | None = None, audit: Run | None = None) -> ImportResult:
     """Plan the checked rows against the live state, send, verify, and write the report.
 
-    ``source`` is the input file: a real run keeps a journal of it, so that a crash or Ctrl-C
-    can be finished with ``options.resume`` (None: no journal, e.g. standard input).
-    ``confirm(plan)`` may say no before anything is sent. ``on_changes(rows)`` is told, once
-    per row even across an interrupted run and its resume, of every mailbox this run added or
-    removed (the audit log). The report goes to ``report`` (default
-    reports/<input>-<timestamp>-results.<format>)."""
+    ``source`` is the input file: a real run keeps a journal of it, so that a crash, Ctrl-C or
+    SIGTERM can be finished with ``options.resume`` (None: no journal, e.g. standard input).
+    ``confirm(plan)`` may say no before anything is sent. ``audit`` (the audit log's run) gets
+    one change record per row this run added or removed, exactly once across an interrupted
+    run and its resumes. The report goes to ``report`` (default
+    reports/<input>-<timestamp>-results.<format>). The client's ``cancel`` stops the run."""
     journal, resuming, finished = None, False, None
     if source is not None and not options.dry_run:
         journal, resuming, finished = open_journal(source, client.account_id or "", resume=options.resume,
@@ -216,40 +218,63 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
         result = ImportResult(table, rows, strict=options.strict, resumed=resuming)
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
-        _run(client, result, options, confirm, journal, on_changes)
-        report = Path(report or default_output(table.path))
-        changed = [r for r in rows if r.status in (ADDED, REMOVED)]
-        if changed:
-            result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
-                                             "this run")]
-            if any(r.status == REMOVED for r in changed):
-                result.summary.append(("cannot come back", CANNOT_COME_BACK))
-        result.report = _write_report_somewhere(report, result, options.progress)
-        if changed:
-            result.undo = write_undo(undo_path(result.report), rows)
-        if journal is not None:
-            resumable = result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
-            if not resumable:  # finished, or stopped before anything was sent: nothing to resume
-                journal.finish(result.report, int(result.exit_status))
+        _run(client, result, options, confirm, journal, audit)
+        _write_outputs(result, Path(report or default_output(table.path)), options.progress)
+        if journal is not None and not _resumable(result, journal):
+            _finish(result, journal)
         return result
     finally:
         if journal is not None:
             journal.close()
 
 
+def _resumable(result: ImportResult, journal: Journal) -> bool:
+    """Is there something left for --resume: rows in doubt, changes not yet in the audit log,
+    a report not written, or a stop after something was sent?"""
+    if result.report is None or any(r.status == IN_DOUBT or (r.status in (ADDED, REMOVED) and not r.logged
+                                                              and result.audited) for r in result.rows):
+        return True
+    return result.stopped is not None and not isinstance(result.stopped, InputError) and journal.any_sent()
+
+
+def _finish(result: ImportResult, journal: Journal) -> None:
+    try:
+        journal.finish(result.report, int(result.exit_status))
+    except DiskFull as err:  # the run is done and reported; a later --resume only finds it again
+        result.warnings.append(str(err))
+
+
+def _write_outputs(result: ImportResult, report: Path, progress: bool) -> None:
+    """The report and, when something changed, the undo file beside it; where they cannot go
+    (a full disk), somewhere they can, or a stop that says what is full."""
+    changed = [r for r in result.rows if r.status in (ADDED, REMOVED)]
+    if changed:
+        result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
+                                         "this run")]
+        if any(r.status == REMOVED for r in changed):
+            result.summary.append(("cannot come back", CANNOT_COME_BACK))
+    result.report = _somewhere(report, "report", result,
+                               lambda path: write_report(path, result.sheet, result.rows, result.summary, progress))
+    if changed and result.report is not None:
+        result.undo = _somewhere(undo_path(result.report), "undo file", result,
+                                 lambda path: write_undo(path, result.rows))
+
+
 def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None,
-         on_changes: Callable[[list[Row]], None] | None) -> None:
-    """The stages; a run stopped by a fatal error or Ctrl-C ends with every row closed."""
+         audit: Run | None) -> None:
+    """The stages; a run stopped by a fatal error, a cancel or Ctrl-C ends with every row closed."""
     rows = result.rows
     result.summary = [*([("profile", client.profile)] if client.profile else []),
                       ("service", client.base_url), ("account", client.account_id),
                       ("run", "dry run: nothing changed" if options.dry_run else
                        "resumed import" if result.resumed else "import"),
                       *audit_facts(result.sheet.path), ("started", now())]
-    if journal is not None and result.resumed:
-        result.summary.append(("settled by the interrupted run", journal.restore(rows)))
     try:
-        result.plan = make_plan(client, rows, options.concurrency, options.dry_run)
+        if journal is not None and result.resumed:
+            result.summary.append(("settled by the interrupted run", journal.restore(rows)))
+        if journal is not None and audit is not None:
+            _claim_logged(journal, audit, rows, result.resumed)
+        result.plan = make_plan(client, rows, dry_run=options.dry_run)
         result.warnings += result.plan.warnings
         if journal is not None:
             journal.record([r for r in rows if r.status != PLANNED])
@@ -261,15 +286,30 @@ def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, 
         result.stopped = err
     except KeyboardInterrupt:
         result.stopped = Interrupted("Interrupted.")
-    _tell_changes(rows, on_changes)
+    _tell_changes(result, audit)
     if journal is not None and result.stopped is not None:
         # What a resume needs, before closing: sent rows stay "sent", so it re-reads them. A
         # finished run needs none of it (finish() says so), and 50k rows cost half a second.
-        journal.record(rows)
+        try:
+            journal.record(rows)
+        except DiskFull as err:
+            result.warnings.append(str(err))
     for row in rows:
         row.close_unsent(result.stopped)
         row.close_unverified(result.stopped)
     result.summary += [("finished", now()), ("exit status", int(result.exit_status))]
+
+
+def _claim_logged(journal: Journal, audit: Run, rows: list[Row], resumed: bool) -> None:
+    """Name this run in the journal before it logs a change, and mark the rows whose change an
+    interrupted run already logged (found in the audit log by that run's id): each change is
+    logged once, even when a run was killed between logging and recording that it had."""
+    earlier = journal.audit_runs() if resumed else []
+    journal.add_audit_run(audit.run_id)
+    done = audit.logged_before(earlier)
+    for row in rows:
+        if (row.key, row.action) in done:
+            row.logged = True
 
 
 def _judge_rails(client: Client, result: ImportResult, options: ImportOptions) -> None:
@@ -286,33 +326,58 @@ def _apply(client: Client, result: ImportResult, options: ImportOptions, confirm
     check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
     if confirm is not None and not confirm(result.plan):
         raise Declined("You answered no at the prompt; nothing was sent.")
-    sender = Sender(client, batch_size=options.batch_size, concurrency=options.concurrency,
-                    progress=options.progress, on_send=journal.mark_sent if journal is not None else None)
+    sender = Sender(client, batch_size=options.batch_size, progress=options.progress,
+                    on_send=journal.mark_sent if journal is not None else None)
     sender.send(result.plan)
     result.stopped = sender.stopped
     if sender.stopped is None:
-        verify(client, result.rows, options.concurrency, options.verify)
+        verify(client, result.rows, check=options.verify)
 
 
-def _tell_changes(rows: list[Row], on_changes: Callable[[list[Row]], None] | None) -> None:
-    """Tell ``on_changes`` (the audit log) of each change not told before; rows the service
-    accepted count even when the run stopped before re-reading them."""
-    if on_changes is None:
+def _tell_changes(result: ImportResult, audit: Run | None) -> None:
+    """Log each change not logged before; rows the service accepted count even when the run
+    stopped before re-reading them. A log that cannot be written stops the run (exit 4): its
+    changes stay unlogged in the journal, and --resume logs them."""
+    if audit is None:
         return
-    changed = [r for r in rows if not r.logged and r.status in (ADDED, REMOVED, SENT)]
-    if changed:
-        on_changes(changed)
+    result.audited = True
+    changed = [r for r in result.rows if not r.logged and r.status in (ADDED, REMOVED, SENT)]
+    if not changed:
+        return
+    try:
+        audit.changes(changed)
+    except OSError as exc:
+        error = DiskFull(f"The audit log {audit.log.path} cannot be written ({exc.strerror or exc}); is the disk "
+                         "full? Nothing more was sent. Free some space, then run the same command with --resume: it "
+                         "logs the changes this run made.")
+        result.stopped = result.stopped or error
+        if result.stopped is not error:
+            result.warnings.append(str(error))
+        return
     for row in changed:
         row.logged = True
 
 
-def _write_report_somewhere(path: str | os.PathLike, result: ImportResult, progress: bool = False) -> Path:
-    """The report, at ``path`` or, when that fails after changes were made, in a fallback folder
-    (said in a warning): a run never ends without its report."""
+def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Path], Path]) -> Path | None:
+    """``write(path)``, or, when that fails (a full disk, a folder gone), ``write`` under a new
+    name in a fallback folder, said in a warning: a run never ends without its report. None
+    (and a stop that says what is full) when neither place takes it."""
     try:
-        return write_report(path, result.sheet, result.rows, result.summary, progress)
+        return write(path)
     except OSError as exc:
-        fallback = fallback_folder() / Path(path).name
-        result.warnings.append(f"Could not write the report to {path} ({exc.strerror or exc}); "
-                               f"it was written to {fallback} instead.")
-        return write_report(fallback, result.sheet, result.rows, result.summary)
+        first = exc
+    fallback = unused_path(fallback_folder() / path.name)  # always a new name: never another run's file
+    try:
+        written = write(fallback)
+    except OSError as exc:
+        error = DiskFull(f"Could not write the {what} to {path} ({first.strerror or first}) nor to {fallback} "
+                         f"({exc.strerror or exc}); is the disk full? Free some space, then run the same command with "
+                         "--resume to write it.")
+        if result.stopped is None:
+            result.stopped = error
+        else:
+            result.warnings.append(str(error))
+        return None
+    result.warnings.append(f"Could not write the {what} to {path} ({first.strerror or first}); it was written to "
+                           f"{written} instead.")
+    return written

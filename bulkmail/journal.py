@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .errors import InputError
+from .errors import DiskFull, InputError
 from .paths import journal_dir, now
 from .records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
 
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), source TE
 CREATE TABLE IF NOT EXISTS rows (row INTEGER PRIMARY KEY, action TEXT, email_address TEXT, status TEXT,
                                  detail TEXT, mailbox TEXT, batch INTEGER, http_status INTEGER,
                                  attempts INTEGER, sent INTEGER, logged INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS audit_runs (run_id TEXT PRIMARY KEY);
 """
 
 
@@ -119,15 +120,29 @@ class Journal:
         found = self.db.execute("SELECT started, content_hash FROM run WHERE finished IS NULL").fetchone()
         return (found[0], found[1]) if found else None
 
+    def _write(self, statements: list[tuple[str, object]]) -> None:
+        """Run these statements in one committed transaction. A journal that cannot be written
+        (a full disk) stops the run: sending without it would lose what --resume needs."""
+        with self._lock:
+            try:
+                self.db.execute("BEGIN")
+                for sql, values in statements:
+                    if isinstance(values, list):
+                        self.db.executemany(sql, values)
+                    else:
+                        self.db.execute(sql, values)
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise DiskFull(f"The run's journal {self.path} cannot be written ({exc}); is the disk full? Nothing "
+                               "more was sent. Free some space, then run the same command with --resume.") from None
+
     def start(self) -> None:
         """Begin a fresh run: forget any earlier one."""
-        with self._lock:
-            self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM rows")
-            self.db.execute("DELETE FROM run")
-            self.db.execute("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
-                            (str(self.source), self.content_hash, now()))
-            self.db.execute("COMMIT")
+        self._write([("DELETE FROM rows", ()), ("DELETE FROM run", ()), ("DELETE FROM audit_runs", ()),
+                     ("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
+                      (str(self.source), self.content_hash, now()))])
 
     def check_resumable(self) -> bool:
         """True if there is an interrupted run to finish; refuses when the file changed since."""
@@ -148,9 +163,14 @@ class Journal:
         return tuple(found) if found else None
 
     def finish(self, report: Path, exit_status: int) -> None:
-        with self._lock:
-            self.db.execute("UPDATE run SET finished = ?, report = ?, exit_status = ?",
-                            (now(), str(report), exit_status))
+        self._write([("UPDATE run SET finished = ?, report = ?, exit_status = ?", (now(), str(report), exit_status))])
+
+    def audit_runs(self) -> list[str]:
+        """The audit log's run ids of this run and the interrupted runs it resumes."""
+        return [found[0] for found in self.db.execute("SELECT run_id FROM audit_runs")]
+
+    def add_audit_run(self, run_id: str) -> None:
+        self._write([("INSERT OR IGNORE INTO audit_runs VALUES (?)", (run_id,))])
 
     def any_sent(self) -> bool:
         """Did this run (or the one it resumes) send anything? If not, there is nothing to resume."""
@@ -164,19 +184,19 @@ class Journal:
         values = [(r.row, r.action, r.email_address, str(r.status), r.detail,
                    json.dumps(r.mailbox) if r.mailbox else None, r.batch, r.http_status, r.attempts,
                    int(sent or r.in_doubt), int(r.logged)) for r in rows]
-        with self._lock:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
-                "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
-                "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent), "
-                "logged=max(rows.logged, excluded.logged)",
-                values)
-            self.db.execute("COMMIT")
+        self._write([(
+            "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
+            "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
+            "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent), "
+            "logged=max(rows.logged, excluded.logged)", values)])
 
     def mark_sent(self, rows: list[Row]) -> None:
         """The Sender's hook, called before a batch's request leaves."""
         self.record(rows, sent=True)
+
+    def sent_rows(self) -> set[int]:
+        """The row numbers an interrupted run sent (its changes, made or in doubt)."""
+        return {found[0] for found in self.db.execute("SELECT row FROM rows WHERE sent = 1")}
 
     def live_rows(self) -> list[Row]:
         """The rows a sync recorded for live mailboxes (negative row numbers: they have none in

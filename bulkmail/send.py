@@ -31,14 +31,16 @@ def chunks(rows: Sequence[Row], size: int) -> list[list[Row]]:
 
 class Sender:
     """Sends a plan's adds, then its removes. Rows end SENT (verify confirms them), or with a
-    final status. After a fatal error (auth lost, service unreachable) or Ctrl-C, the batches in
-    flight finish, nothing new starts, and ``stopped`` holds the reason."""
+    final status. After a fatal error (auth lost, service unreachable) or a cancel (Ctrl-C,
+    SIGTERM, --max-duration), the batches in flight finish, nothing new starts, and ``stopped``
+    holds the reason. Its one pool has the client's concurrency; a worker's re-reads run in that
+    worker."""
 
-    def __init__(self, client: Client, *, batch_size: int = 100, concurrency: int = 4, progress: bool = False,
-                 on_send: Callable[[list[Row]], None] | None = None):
+    def __init__(self, client: Client, *, batch_size: int = 100, concurrency: int | None = None,
+                 progress: bool = False, on_send: Callable[[list[Row]], None] | None = None):
         self.client = client
         self.batch_size = max(1, batch_size)
-        self.concurrency = max(1, concurrency)
+        self.concurrency = max(1, concurrency or client.concurrency)
         self.progress = progress
         # Called before each request leaves (the journal records the rows as sent); a crash
         # after it leaves the rows in doubt, to be settled by re-reading, never resent blindly.
@@ -79,6 +81,8 @@ class Sender:
         two rows in a row get the same message. A refusal about the row itself stays that row's."""
         previous = None
         for index, row in enumerate(rows):
+            if self.client.cancel.is_set():
+                return [rows[index:]]  # closed as not sent by the phase that finds the run stopped
             again = self._attempt("add", [row])
             if row.status != FAILED:  # accepted, settled by a re-read, or to be sent again
                 return [[r for batch in again for r in batch] + rows[index + 1:]]
@@ -100,24 +104,29 @@ class Sender:
         pending: deque[list[Row]] = deque(chunks(rows, self.batch_size))
         running: dict = {}
         label = "Adding" if kind == "add" else "Removing"
+        cancel = self.client.cancel
         with progress_bar(len(rows), label, "row", self.progress) as bar, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="send") as pool:
             try:
                 while running or (pending and self.stopped is None):
+                    if cancel.is_set() and self.stopped is None:
+                        self.stopped = cancel.reason
                     while pending and self.stopped is None and len(running) < self.concurrency:
                         batch = pending.popleft()
                         if len(batch) > self.batch_size:  # the size was halved after a 413
                             pending.extendleft(reversed(chunks(batch, self.batch_size)))
                             continue
                         running[pool.submit(self._attempt, kind, batch)] = batch
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    # A short timeout: a cancel is noticed while batches are on the wire.
+                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in done:
                         batch = running.pop(future)
                         pending.extendleft(reversed(self._collect(future, batch)))
                         bar.update(sum(row.status != PLANNED for row in batch))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # a library caller without a signal handler
                 self.stopped = Interrupted("Interrupted: the batches in flight were finished, the rest not sent. "
                                            "Run the same command with --resume to finish.")
+                cancel.set(self.stopped)
                 for future, batch in running.items():  # let what is on the wire come back
                     self._collect(future, batch)
             finally:
@@ -131,16 +140,16 @@ class Sender:
         except Fatal as err:
             if self.stopped is None:
                 self.stopped = err
-            # 401/403 and unsent requests changed nothing; a batch that kept failing is failed;
-            # a change whose answer was lost and that could not be re-read is in doubt.
+            # 401/403, a cancel and unsent requests changed nothing; a batch that kept failing is
+            # failed; a change whose answer was lost and that no re-read settled is in doubt.
             http_status = getattr(err, "status", None)
-            status = NOT_ATTEMPTED if isinstance(err, AuthError) or http_status is None else FAILED
             for row in batch:
-                if row.status == PLANNED and row.in_doubt:
-                    row.fail(f"in doubt: the answer was lost and re-reading failed ({err}); the change may "
-                             "have been applied. Run the same command with --resume to settle it.", http_status)
-                elif row.status == PLANNED:
-                    row.status, row.detail, row.http_status = status, str(err), http_status
+                if row.status != PLANNED:
+                    continue
+                if row.in_doubt or http_status is None or isinstance(err, (AuthError, Interrupted)):
+                    row.stop(err, http_status)
+                else:
+                    row.fail(str(err), http_status)
             return []
 
     def _attempt(self, kind: str, batch: list[Row]) -> list[list[Row]]:
@@ -196,7 +205,7 @@ class Sender:
             raise UnreachableError(f"The service kept failing ({err}); gave up after {plural(tries, 'attempt')}.",
                                    status=err.status)
         if rest:
-            self.client.retry.wait(tries)
+            self.client.wait_before(tries)
             return [rest]
         return []
 

@@ -81,7 +81,7 @@ def limit(max_remove: str | None, scope_size: int) -> tuple[int, str]:
 
 
 def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
-         source=None, on_changes=None) -> ImportResult:
+         source=None, audit=None) -> ImportResult:
     """Plan the sync, check its rails, and run it through the import pipeline (journal, rails,
     prompt, batches, verification, report). Raises Refused for a rail, InputError for a roster
     that cannot be used."""
@@ -101,9 +101,15 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
         raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
     live = {str(m.get("email_address", "")).lower(): m for page in client.iter_pages() for m in page.items
             if domain_of(str(m.get("email_address", ""))) in scope}
+    resuming = importing.resume and source is not None
+    # Rows an interrupted sync sent are live now because of it: the journal settles them (a
+    # change of this sync, logged once), they are not "on the roster and live".
+    sent_before = _sent_before(source, client.account_id) if resuming else set()
     for row in valid:
         if domain_of(row.email_address) not in scope:
             row.status, row.detail = KEPT, "outside the scope; not touched"
+        elif row.row in sent_before:
+            continue
         elif row.key in live:
             row.status, row.detail, row.mailbox = ALREADY_PRESENT, "on the roster and live", live[row.key]
         elif options.remove_only:
@@ -120,7 +126,7 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
         elif options.add_only:
             row.status, row.detail = KEPT, "not on the roster; --add-only removes nothing"
         extra.append(row)
-    if importing.resume and source is not None:  # removals the interrupted run made are no longer live
+    if resuming:  # removals the interrupted run made are no longer live
         extra += _removed_before(source, client.account_id, {r.row for r in extra})
     removals = sum(r.status == PLANNED for r in extra)
     allowed, said = limit(options.max_remove, len(live))
@@ -134,11 +140,16 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
     # The sync's own rail stands for the import's rails (which count the whole account).
     importing = dataclasses.replace(importing, max_remove=None, allow_mass_remove=True)
     result = run_import(client, table, rows + extra, importing, report=report, confirm=confirm, source=source,
-                        on_changes=on_changes)
+                        audit=audit)
     result.notes = notes + [f"Scope: {', '.join(sorted(scope))}."] + result.notes
     if refusal is not None:
         result.refused = refusal
     return result
+
+
+def _sent_before(source, account: str) -> set[int]:
+    with Journal(source, account) as journal:
+        return journal.sent_rows()
 
 
 def _removed_before(source, account: str, known: set[int]) -> list[Row]:

@@ -7,9 +7,11 @@ import csv
 import openpyxl
 import pytest
 
+from bulkmail.client import Client
 from bulkmail.errors import ExitStatus
 from bulkmail.importer import ImportOptions, import_file, load, run_import
 from bulkmail.plan import make_plan, verify
+from bulkmail.retry import Retry
 from bulkmail.sandbox import Fault
 from bulkmail.send import LOST_ANSWER, Sender
 from corpus import CORPUS, EXISTING
@@ -122,10 +124,11 @@ def test_5xx_on_a_change_is_re_read_then_only_the_missing_rows_are_sent_again(cl
     assert sandbox.store.requests[DELETES] == 2 and len(sleeps) == 1
 
 
-def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(client, sandbox, tmp_path):
+def test_persistent_5xx_on_changes_stops_the_run_with_exit_4(sandbox, sleeps, tmp_path):
     sandbox.script(*[Fault(503, method="POST", path="/email/mailbox")] * 10)
     lines = ["action,email"] + [f"add,u{n}@acme.com" for n in range(5)]
-    result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(batch_size=2, concurrency=1),
+    client = Client(sandbox.url, "admin@acme.com", "sandbox-demo", concurrency=1, retry=Retry(sleep=sleeps))
+    result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(batch_size=2),
                          report=tmp_path / "r.csv")
     assert result.exit_status == ExitStatus.UNREACHABLE
     assert [r.status for r in result.rows] == ["failed", "failed", "not_attempted", "not_attempted", "not_attempted"]
