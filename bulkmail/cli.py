@@ -4,9 +4,12 @@ main() is the one place that turns exceptions into messages and exit codes."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -24,7 +27,7 @@ from .cli_common import (Environment, State, claim_output, confirmation, connect
                          file_options, force_option, input_facts, login_options, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
                          state, tell_run)
-from .errors import BulkmailError, ExitStatus, InputError
+from .errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
 from .paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from .words import plural
 
@@ -99,15 +102,18 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     client = connect(settings_for(base_url=base_url), concurrency, retries)
     with audited("export", client, output=str(output or STDIO)) as (_, outcome):
         result = export_mailboxes(client, STDIO if to_stdout else output, options)
-        outcome.update(exit_status=0, mailboxes=result.rows, pages=result.pages)
-    if result.total_changed:
-        echo(f"Warning: the mailbox count changed during the export ({result.totals[0]} -> {result.totals[-1]}): "
-             "mailboxes were added or removed meanwhile. Run it again for an exact snapshot.")
+        outcome.update(exit_status=1 if result.uncertain else 0, mailboxes=result.rows, pages=result.pages)
+    status = ExitStatus.OK
+    if result.uncertain:
+        status = ExitStatus.ROWS_FAILED
+        echo("Error: others kept changing the mailbox list during the export, and bulkmail could not be sure it read "
+             f"every mailbox {'; '.join(result.uncertain)}. Run the export again when the list is quieter.")
+        record(uncertain=result.uncertain)
     summary = (f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}, {result.seconds:.1f}s) "
                f"to {'standard output' if to_stdout else result.path}")
     say(summary, err=to_stdout)  # stdout carries the CSV itself then
     record(output=str(STDIO if to_stdout else result.path), mailboxes=result.rows, pages=result.pages)
-    return ExitStatus.OK
+    return status
 
 
 @cli.command("import")
@@ -329,10 +335,41 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ctx_state = State(env)
     started, clock = datetime.now(timezone.utc), time.monotonic()
-    code, error = _run(argv, ctx_state)
+    with stopping_on_signals(ctx_state):
+        code, error = _run(argv, ctx_state)
     if ctx_state.json or "--json" in argv:
         _print_json(ctx_state, argv, int(code), error, started, time.monotonic() - clock)
     return code
+
+
+@contextmanager
+def stopping_on_signals(ctx_state: State) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (what systemd, cron wrappers and CI send). While the library works
+    against the service, the first asks it to stop cleanly: nothing new is sent, what is on
+    the wire is settled, the report is written, exit 130 or 143. Before that (reading, the
+    prompt) it stops at once, as nothing was sent. A second signal always stops at once; the
+    journal keeps what --resume needs."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def stop(signum, _frame):
+        terminated = signum == signal.SIGTERM
+        reason = Terminated("Stopped by SIGTERM") if terminated else Interrupted("Interrupted")
+        if not ctx_state.cancel.set(reason) and ctx_state.settling:
+            os.write(2, b"\nStopped at once. The journal keeps what was sent: run the same command with --resume.\n")
+            os._exit(ExitStatus.TERMINATED if terminated else ExitStatus.INTERRUPTED)
+        if not ctx_state.settling:
+            raise reason if terminated else KeyboardInterrupt
+
+    saved = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    if os.environ.get("BULKMAIL_THREAD_DUMP") and hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # the combined-fault harness's hang report
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator
@@ -10,8 +11,8 @@ from typing import TYPE_CHECKING, Iterator
 import click
 
 from .audit import AuditLog, Run
-from .cli_common import echo, output_options, record, say
-from .errors import BulkmailError, ExitStatus, InputError
+from .cli_common import echo, output_options, record, say, state
+from .errors import BulkmailError, DiskFull, ExitStatus, InputError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -27,10 +28,13 @@ def audited(command: str, client: Client, **facts) -> Iterator[tuple[Run, dict]]
     try:
         run.start()
     except OSError as exc:
-        raise InputError(f"Cannot write the audit log {log.path}: {exc.strerror or exc}. Nothing was sent. Set "
-                         "BULKMAIL_AUDIT_LOG to a file you can write.") from None
+        error = DiskFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else InputError
+        raise error(f"Cannot write the audit log {log.path}: {exc.strerror or exc}. Nothing was sent. Free some space, "
+                    "or set BULKMAIL_AUDIT_LOG to a file you can write.") from None
     record(run_id=run.run_id)
     outcome: dict = {}
+    current = state()
+    current.settling = True  # from here a signal asks the run to stop cleanly (see cli.run)
     try:
         yield run, outcome
     except BulkmailError as exc:
@@ -40,6 +44,7 @@ def audited(command: str, client: Client, **facts) -> Iterator[tuple[Run, dict]]
         outcome.update(exit_status=int(ExitStatus.INTERRUPTED), error="Interrupted.")
         raise
     finally:
+        current.settling = False
         try:
             run.end(**outcome)
         except OSError as exc:

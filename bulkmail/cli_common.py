@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -45,10 +46,17 @@ class State:
     quiet = False
 
     def __init__(self, env: Environment | None = None):
+        from .cancel import Cancel
+
         self.profiles: list[str] = []  # --profile, in the order given
         self.env = env or Environment()
         self.json = False  # --json: one JSON object on standard output, humans' text on standard error
         self.result: dict = {}  # what the command did, for that object
+        # Set by Ctrl-C, SIGTERM and --max-duration; every client of this run watches it.
+        self.cancel = Cancel()
+        # True while the library runs against the service: a signal then asks it to stop
+        # cleanly instead of raising where the main thread happens to be.
+        self.settling = False
 
 
 def output_options(f):
@@ -94,6 +102,43 @@ def connection_options(f):
     return f
 
 
+def max_duration_option(f):
+    """--max-duration: past it, the run stops as after Ctrl-C (report written, --resume
+    finishes it) and exits 4. The clock starts when the command does."""
+
+    def start_clock(ctx, _param, value):
+        if value is None:
+            return
+        seconds = parse_duration(value)
+        from .errors import TimeLimit
+
+        reason = TimeLimit(f"--max-duration {value} ran out")
+        timer = threading.Timer(seconds, ctx.ensure_object(State).cancel.set, [reason])
+        timer.daemon = True
+        timer.start()
+        ctx.call_on_close(timer.cancel)
+
+    return click.option("--max-duration", metavar="DURATION", expose_value=False, callback=start_clock,
+                        help="Stop cleanly after this long (e.g. 90m, 2h, 45s): the report is written, the rest is "
+                             "not_attempted, exit 4; --resume finishes it.")(f)
+
+
+def parse_duration(text: str) -> float:
+    """'90m', '2h', '1h30m', '45s' or plain seconds, as seconds."""
+    import re
+
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text or "")
+    if not parts or not any(parts.groups()):
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90m, 2h, 1h30m or 45s.",
+                                 param_hint="'--max-duration'")
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise click.BadParameter(f"{text!r} is no time at all; give a duration above zero.",
+                                 param_hint="'--max-duration'")
+    return total
+
+
 def force_option(f):
     return click.option("--force", is_flag=True, help="Replace an existing output file (never the input).")(f)
 
@@ -135,7 +180,8 @@ def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Cli
     for line in describe(settings):
         log.info(line)
     client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
-                    concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile)
+                    concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile,
+                    cancel=state().cancel)
     record(profile=settings.profile, service=client.base_url)
     client.login()
     record(account=client.account_id)
@@ -242,10 +288,13 @@ def confirmation(client: Client, rows, yes: bool):
                              "or --dry-run to see the plan.")
         if rows:
             echo(f"Plan: {tally_line(plan_tally(rows))}")
+        saved, state().settling = state().settling, False  # Ctrl-C at the prompt: nothing was sent
         try:
             return click.confirm(f"About to {what} ({client.base_url}). Continue?", err=True)
         except click.exceptions.Abort:
             raise KeyboardInterrupt from None
+        finally:
+            state().settling = saved
 
     return confirm
 

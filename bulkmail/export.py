@@ -1,4 +1,4 @@
-"""The export pipeline: Client.iter_pages() -> rows -> write_table()."""
+"""The export pipeline: walk() (complete while others change the list) -> rows -> write_table()."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Iterator
 
 from .client import Client
 from .progress import progress as progress_bar
+from .walk import Walk, walk
 from .writing import write_table
 
 COLUMNS = ["id", "email_address_id", "email_address", "executive", "realname", "is_ad_mailbox"]
@@ -20,13 +21,17 @@ COLUMNS = ["id", "email_address_id", "email_address", "executive", "realname", "
 class ExportResult:
     path: Path
     rows: int = 0
-    pages: int = 0
     seconds: float = 0.0
-    totals: list[int] = field(default_factory=list)  # meta.total as each page reported it
+    walk: Walk = field(default_factory=Walk)  # pages read, and what the walk could not vouch for
 
     @property
-    def total_changed(self) -> bool:
-        return len(set(self.totals)) > 1
+    def pages(self) -> int:
+        return self.walk.pages
+
+    @property
+    def uncertain(self) -> list[str]:
+        """Spots of the list the walk could not be sure of (others kept changing it there)."""
+        return self.walk.uncertain
 
 
 @dataclass(frozen=True)
@@ -52,22 +57,16 @@ def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions 
     """The export's columns (from the first page) and its mailboxes, each id once, as the pages
     come; ``result`` counts pages and keeps each page's meta.total."""
     search = options.search
-    pages = client.iter_pages(search=search, page_size=options.page_size, concurrency=options.concurrency)
+    pages = walk(client, search, options.page_size, options.concurrency, result.walk)
     first = next(pages)
     columns = COLUMNS + [k for k in (first.items[0] if first.items else {}) if k not in COLUMNS]
 
     def rows() -> Iterator[dict]:
-        seen: set = set()
         with progress_bar(first.total, "Exporting", "mailbox", options.progress) as bar:
-            for page in itertools.chain([first], pages):
-                result.pages += 1
+            for page in itertools.chain([first], pages):  # each mailbox once: the walk sees to it
                 if page.total is not None:
-                    result.totals.append(page.total)
                     bar.total = max(bar.total or 0, page.total)
                 for mailbox in page.items:
-                    if mailbox.get("id") in seen:
-                        continue
-                    seen.add(mailbox.get("id"))
                     if matches(mailbox, search):
                         result.rows += 1
                         yield mailbox

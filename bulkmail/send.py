@@ -23,6 +23,7 @@ from .words import plural
 
 log = logging.getLogger("bulkmail")
 LOST_ANSWER = "the answer was lost; re-reading showed the change applied"
+STOPPED = "the batches in flight were finished, the rest not sent. Run the same command with --resume to finish."
 
 
 def chunks(rows: Sequence[Row], size: int) -> list[list[Row]]:
@@ -110,7 +111,7 @@ class Sender:
             try:
                 while running or (pending and self.stopped is None):
                     if cancel.is_set() and self.stopped is None:
-                        self.stopped = cancel.reason
+                        self.stopped = type(cancel.reason)(f"{cancel.reason}: {STOPPED}")
                     while pending and self.stopped is None and len(running) < self.concurrency:
                         batch = pending.popleft()
                         if len(batch) > self.batch_size:  # the size was halved after a 413
@@ -124,8 +125,7 @@ class Sender:
                         pending.extendleft(reversed(self._collect(future, batch)))
                         bar.update(sum(row.status != PLANNED for row in batch))
             except KeyboardInterrupt:  # a library caller without a signal handler
-                self.stopped = Interrupted("Interrupted: the batches in flight were finished, the rest not sent. "
-                                           "Run the same command with --resume to finish.")
+                self.stopped = Interrupted(f"Interrupted: {STOPPED}")
                 cancel.set(self.stopped)
                 for future, batch in running.items():  # let what is on the wire come back
                     self._collect(future, batch)

@@ -44,7 +44,8 @@ TRIES = 4
 class Walk:
     """What a walk read and what it can vouch for."""
 
-    pages: int = 0  # page answers read
+    reads: int = 0  # page answers read (pages read twice count twice)
+    pages: int = 0  # pages the list has, as far as the walk went
     mailboxes: int = 0  # distinct mailboxes yielded
     uncertain: list[str] = field(default_factory=list)  # spots it could not be sure of
     totals: list[int] = field(default_factory=list)  # meta.total as the answers said it
@@ -65,7 +66,8 @@ def walk(client: Client, search: str | None = None, page_size: int | None = None
 
     def fresh(page: Page) -> Page:
         """The page with only the mailboxes not yielded before."""
-        state.pages += 1
+        state.reads += 1
+        state.pages = max(state.pages, page.number if page.items or page.number == 1 else page.number - 1)
         if page.total is not None:
             state.totals.append(page.total)
         items = [m for m in page.items if _id(m) not in seen]
