@@ -111,6 +111,26 @@ def test_diff_against_live_as_an_import_turns_the_service_back(bulkmail, sandbox
     assert sandbox.store.find("gone@acme.com")["executive"] == 1
 
 
+
+def test_a_diff_of_unchanged_data_is_empty_whatever_the_cell_types_and_formula_guards(bulkmail, sandbox, tmp_path):
+    odd = {"eq@acme.com": {"realname": "=SUM(1,2)"}, "dash@acme.com": {"realname": "-Dash"},
+           "plus@acme.com": {"realname": "+Plus"}, "at@acme.com": {"realname": "@At"},
+           "tab@acme.com": {"realname": "\tTab"}, "blank@acme.com": {"realname": " "},
+           "nbsp@acme.com": {"realname": "\u00a0"}, "null@acme.com": {"realname": None, "executive": None},
+           "text@acme.com": {"executive": "1"}, "bool@acme.com": {"executive": True},
+           "float@acme.com": {"executive": 1.0}, "zero@acme.com": {"executive": "0"}}
+    for address, values in odd.items():
+        sandbox.store.mailboxes[sandbox.store.add(address, realname="Some One")["id"]].update(values)
+    assert bulkmail("export", "-o", "export.csv").code == 0
+    assert bulkmail("export", "-o", "export.xlsx").code == 0
+    for old, new in (("export.csv", "live"), ("export.xlsx", "export.csv"), ("export.xlsx", "live")):
+        result = bulkmail("diff", old, new, "-o", f"{old}-{new}.csv")
+        assert result.out.splitlines()[1] == "Diff: appeared 0, disappeared 0, changed 0", (old, new)
+    sandbox.store.mailboxes[sandbox.store.find("float@acme.com")["id"]]["executive"] = 0  # a real change still shows
+    bulkmail("diff", "export.xlsx", "live", "-o", "real.csv")
+    assert [(x["email_address"], x["executive_old"], x["executive_new"], x["id_old"] == x["id_new"])
+            for x in read_report(tmp_path / "real.csv")] == [("float@acme.com", "1", "0", True)]
+
 # -- plans ------------------------------------------------------------------------------------------
 
 
