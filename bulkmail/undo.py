@@ -10,9 +10,11 @@ from .records import ADDED, REMOVED, Row
 from .writing import write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
-# What the console keeps for a mailbox outside this API (its Mailboxes page): gone with a removal.
+# What a removal loses for good: what the console keeps for a mailbox outside this API (its
+# Mailboxes page), and is_ad_mailbox, which the list shows but the add call cannot set.
 CANNOT_COME_BACK = ("aliases, groups, name variants and exec-tracking settings kept by the console outside this API "
-                    "(only the address, the executive flag and the name come back)")
+                    "are lost, and is_ad_mailbox comes back 0 (the add call cannot set it); only the address, the "
+                    "executive flag and the name come back")
 
 
 def undo_path(report: str | os.PathLike) -> Path:

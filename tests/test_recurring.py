@@ -44,8 +44,8 @@ def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, s
     assert result.code == 0
     assert result.out.splitlines()[-2] == (
         "Undo: r-undo.csv (import it to revert this run; for the 2 removed mailboxes, aliases, groups, name "
-        "variants and exec-tracking settings kept by the console outside this API (only the address, the executive "
-        "flag and the name come back))")
+        "variants and exec-tracking settings kept by the console outside this API are lost, and is_ad_mailbox comes "
+        "back 0 (the add call cannot set it); only the address, the executive flag and the name come back)")
     assert read_report(tmp_path / "r-undo.csv") == [
         {"action": "add", "email_address": "boss@acme.com", "executive": "yes", "realname": "Big Boss"},
         {"action": "add", "email_address": "clerk@acme.com", "executive": "no", "realname": "Carla Clerk"},
@@ -57,6 +57,21 @@ def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, s
     after = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
     assert after == before
 
+
+
+def test_an_undo_says_is_ad_mailbox_comes_back_0_which_it_does(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("synced@acme.com", is_ad_mailbox=1)
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,synced@acme.com"])
+    result = bulkmail("import", "w.csv", "--yes", "--report", "r.xlsx")
+    assert result.out.splitlines()[-2] == (
+        "Undo: r-undo.csv (import it to revert this run; for the 1 removed mailbox, aliases, groups, name variants and "
+        "exec-tracking settings kept by the console outside this API are lost, and is_ad_mailbox comes back 0 (the "
+        "add call cannot set it); only the address, the executive flag and the name come back)")
+    import openpyxl
+    summary = dict(openpyxl.load_workbook(tmp_path / "r.xlsx")["Summary"].iter_rows(values_only=True))
+    assert "is_ad_mailbox comes back 0" in summary["cannot come back"]
+    assert bulkmail("import", "r-undo.csv", "--yes").code == 0
+    assert sandbox.store.find("synced@acme.com")["is_ad_mailbox"] == 0
 
 def test_a_dry_run_and_a_run_that_changed_nothing_write_no_undo_file(bulkmail, sandbox, tmp_path):
     sandbox.store.add("here@acme.com")
