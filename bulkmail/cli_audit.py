@@ -87,7 +87,12 @@ def log_command(email, since, run_id, limit):
             say(f"No changes found in {log.path}.")
         for line in lines:
             source = (line.get("input") or {}).get("path") or "-"
-            say(f"{line['time']}  {line.get('status')}  {line.get('email_address')}  mailbox {line.get('mailbox_id')}  "
+            # A change sent by a run that stopped before re-reading it (or an add under --no-verify)
+            # has no id on record: say so rather than "None".
+            mailbox = line.get("mailbox_id")
+            mailbox = "? (its id was not read back)" if mailbox is None else mailbox
+            status = line.get("status") if line.get("verified", True) else f"{line.get('status')}, not verified"
+            say(f"{line['time']}  {status}  {line.get('email_address')}  mailbox {mailbox}  "
                 f"by {line.get('operator')}@{line.get('host')}  run {line.get('run_id')}  from {source}")
         return ExitStatus.OK
     listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""), reverse=True)[:limit]
