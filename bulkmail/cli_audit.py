@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from .audit import AuditLog, Run
+from .audit import AuditLog, Run, runs as audit_runs
 from .cli_common import echo, output_options, record, say
 from .errors import BulkmailError, ExitStatus, InputError
 
@@ -65,10 +65,7 @@ def log_command(email, since, run_id, limit):
     """Answer from the audit log: who changed a mailbox, from which file, when; or the last runs."""
     log = AuditLog()
     records = list(log.records())
-    runs = {}
-    for item in records:
-        if item.get("type") == "run":
-            runs.setdefault(item.get("run_id"), {}).update(item)  # the end record completes the start's
+    runs = audit_runs(records)
     since_time = parse_since(since) if since else None
 
     def recent(item) -> bool:

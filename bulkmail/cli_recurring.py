@@ -84,7 +84,7 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     from .errors import InputError
     from .importer import ImportOptions, refuse_unfinished, run_import
     from .paths import default_output
-    from .plans import check_account, load_plan, plan_rows, refuse_stale, stale_changes
+    from .plans import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from .undo import undo_path
 
     if resume and fresh:
@@ -95,23 +95,24 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     claim_output(undo_path(report), "the undo file", inputs=[plan_path], force=force)
     settings = settings_for(base_url=base_url, max_remove=max_remove)
     client = connect(settings, concurrency, retries)
-    check_account(plan, client, plan_path.name)
+    check_target(plan, client, plan_path.name)
     table, rows = plan_rows(plan, plan_path)
     if not resume:  # a resumed apply re-reads what it sent itself: its own changes are not staleness
         if not fresh:
             refuse_unfinished(plan_path, client.account_id)
-        refuse_stale(stale_changes(plan, client, concurrency), plan_path.name)
+        refuse_stale(stale_changes(plan, client, concurrency), plan_path, plan, client.account_id)
     say(f"Applying {plural(len(rows), 'change')} of {plan_path.name} (made {plan['created']} from "
         f"{plan['input']['path']}).")
     options = ImportOptions(batch_size=batch_size, concurrency=concurrency, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
                             fresh=fresh, progress=not state().quiet)
     record(input=input_facts(plan_path, len(rows)))
-    with audited("apply", client, input=state().result["input"], plan_input=plan["input"]) as (run, outcome):
+    with audited("apply", client, input=state().result["input"], plan_input=plan["input"],
+                 plan_digest=plan["digest"]) as (run, outcome):
         result = run_import(client, table, rows, options, report=report, confirm=confirmation(client, rows, yes),
                             source=plan_path, on_changes=run.changes)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
+                       report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
     if result.finished_before is not None:
         say(f"Nothing to resume: the last apply of {plan_path.name} finished at {result.finished_before.finished}. "
             f"Report: {result.finished_before.report}")
@@ -186,7 +187,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
         result = sync(client, table, options, importing, report=report, source=None if str(roster) == "-" else roster,
                       confirm=confirmation(client, [], yes), on_changes=None if dry_run else run.changes)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
+                       report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
     if result.finished_before is not None:
         say(f"Nothing to resume: the last sync of {roster.name} finished at {result.finished_before.finished}. "
             f"Report: {result.finished_before.report}")

@@ -366,3 +366,52 @@ def test_a_sync_killed_mid_send_is_finished_by_resume_with_every_row_once(sandbo
     removed = sorted(x["email_address"] for x in lines if x["status"] == "removed")
     assert removed == sorted(f"staff{n}@acme.com" for n in range(10, 40))  # each once, those removed before the kill too
     assert len(lines) == 40 + 30 + 1  # roster rows, removed live mailboxes, the kept one
+
+
+# -- apply: which service, applied before, row numbers ------------------------------------------------
+
+
+def test_a_plan_made_on_another_service_with_the_same_account_id_is_refused(bulkmail, sandbox, tmp_path,
+                                                                            monkeypatch):
+    from bulkmail.sandbox import Sandbox
+
+    planned(bulkmail, sandbox, tmp_path)
+    with Sandbox() as staging:  # same account id, another service (e.g. the staging host)
+        for address in ("leaver1@acme.com", "leaver2@acme.com"):
+            staging.store.add(address)
+        monkeypatch.setenv("BULKMAIL_BASE_URL", staging.url)
+        result = bulkmail("apply", "plan.json", "--yes")
+        assert (result.code, result.err) == (
+            2, f"Error: plan.json was made for the service at {sandbox.url} (account {sandbox.settings.account_id}); "
+               f"this login is for the service at {staging.url} (the same account id). Nothing was sent. Apply it "
+               f"with --base-url {sandbox.url} (or that service's profile), or make a new plan.\n")
+        assert staging.store.addresses() == {"leaver1@acme.com", "leaver2@acme.com"}
+        assert staging.store.requests[("DELETE", "/email/mailbox")] == 0
+
+
+def test_a_plan_applied_twice_says_which_run_applied_it_rather_than_stale(bulkmail, sandbox, tmp_path, monkeypatch):
+    planned(bulkmail, sandbox, tmp_path)
+    first = json.loads(bulkmail("apply", "plan.json", "--yes", "--report", "applied.csv", "--json").out)
+    assert first["exit_status"] == 0
+    from bulkmail.audit import AuditLog
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == first["run_id"] and r.get("event") == "end"]
+    again = bulkmail("apply", "plan.json", "--yes")
+    assert (again.code, again.err) == (
+        2, f"Error: plan.json was already applied by run {first['run_id']} on {end['time']} (report: "
+           f"{tmp_path / 'applied.csv'}). Nothing was sent. For further changes, make a new plan.\n")
+    monkeypatch.setenv("BULKMAIL_AUDIT_LOG", str(tmp_path / "a-fresh-log.jsonl"))  # the log lost: the journal knows
+    again = bulkmail("apply", "plan.json", "--yes")
+    assert again.code == 2 and again.err.startswith("Error: plan.json was already applied on ")
+    assert again.err.endswith(" (report: applied.csv). Nothing was sent. For further changes, make a new plan.\n")
+
+
+def test_a_stale_sync_plan_names_live_mailboxes_by_address_never_by_an_internal_row_number(bulkmail, sandbox,
+                                                                                         tmp_path):
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "staff1@acme.com", "svc-backup@acme.com"])
+    assert bulkmail("sync", "roster.csv", "--dry-run", "--plan-out", "p.json").code == 0
+    sandbox.store.remove(sandbox.store.find("staff2@acme.com")["id"])  # someone was quicker
+    result = bulkmail("apply", "p.json", "--yes")
+    assert (result.code, result.err) == (
+        2, "Error: stale plan: 1 of the changes in p.json no longer match the service; make a new plan. Nothing was "
+           "sent. (remove staff2@acme.com, a live mailbox not on the roster: the mailbox is gone)\n")
