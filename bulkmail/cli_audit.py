@@ -92,13 +92,15 @@ def log_command(email, since, run_id, limit):
             say(f"{line['time']}  {status}  {line.get('email_address')}  mailbox {mailbox}  "
                 f"by {line.get('operator')}@{line.get('host')}  run {line.get('run_id')}  from {source}")
         return ExitStatus.OK
-    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""), reverse=True)[:limit]
+    # newest first; runs of the same second in the log's order, reversed too
+    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""))[::-1][:limit]
     record(runs=listed, log=str(log.path))
     if not listed:
         say(f"No runs found in {log.path}.")
     for item in listed:
         counts = ", ".join(f"{k} {v}" for k, v in (item.get("counts") or {}).items()) or "-"
-        say(f"{item.get('time')}  run {item.get('run_id')}  {item.get('command')}  by {item.get('operator')}@"
+        command = f"{item.get('command')} of run {item['undoes']}" if item.get("undoes") else item.get("command")
+        say(f"{item.get('time')}  run {item.get('run_id')}  {command}  by {item.get('operator')}@"
             f"{item.get('host')}  account {item.get('account')}  exit {item.get('exit_status', '?')}  {counts}")
     return ExitStatus.OK
 

@@ -82,17 +82,18 @@ def load_plan(path: str | os.PathLike) -> dict:
     return plan
 
 
-def check_target(plan: dict, client: Client, name: str) -> None:
-    """Refuse a plan made for another account, or for the same account id on another service
-    (a staging host and production share ids)."""
-    if plan["account"] != client.account_id:
-        raise InputError(f"{name} was made for account {plan['account']} ({plan['service']}); this login is for "
+def check_target(facts: dict, client: Client, name: str, made: str = "was made for",
+                 remedy: str = ", or make a new plan") -> None:
+    """Refuse a plan (or a run to undo: ``facts`` with "account" and "service") of another
+    account, or of the same account id on another service (staging and production share ids)."""
+    if facts["account"] != client.account_id:
+        raise InputError(f"{name} {made} account {facts['account']} ({facts['service']}); this login is for "
                          f"account {client.account_id} ({client.base_url}). Nothing was sent. Use that account's "
-                         "profile, or make a new plan.")
-    if str(plan["service"]).rstrip("/") != client.base_url:
-        raise InputError(f"{name} was made for the service at {plan['service']} (account {plan['account']}); this "
+                         f"profile{remedy}.")
+    if str(facts["service"]).rstrip("/") != client.base_url:
+        raise InputError(f"{name} {made} the service at {facts['service']} (account {facts['account']}); this "
                          f"login is for the service at {client.base_url} (the same account id). Nothing was sent. "
-                         f"Apply it with --base-url {plan['service']} (or that service's profile), or make a new plan.")
+                         f"Use --base-url {facts['service']} (or that service's profile){remedy}.")
 
 
 def stale_changes(plan: dict, client: Client, concurrency: int | None = None) -> list[str]:

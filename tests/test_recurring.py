@@ -383,8 +383,8 @@ def test_a_plan_made_on_another_service_with_the_same_account_id_is_refused(bulk
         result = bulkmail("apply", "plan.json", "--yes")
         assert (result.code, result.err) == (
             2, f"Error: plan.json was made for the service at {sandbox.url} (account {sandbox.settings.account_id}); "
-               f"this login is for the service at {staging.url} (the same account id). Nothing was sent. Apply it "
-               f"with --base-url {sandbox.url} (or that service's profile), or make a new plan.\n")
+               f"this login is for the service at {staging.url} (the same account id). Nothing was sent. Use "
+               f"--base-url {sandbox.url} (or that service's profile), or make a new plan.\n")
         assert staging.store.addresses() == {"leaver1@acme.com", "leaver2@acme.com"}
         assert staging.store.requests[("DELETE", "/email/mailbox")] == 0
 
