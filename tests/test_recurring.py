@@ -415,3 +415,16 @@ def test_a_stale_sync_plan_names_live_mailboxes_by_address_never_by_an_internal_
     assert (result.code, result.err) == (
         2, "Error: stale plan: 1 of the changes in p.json no longer match the service; make a new plan. Nothing was "
            "sent. (remove staff2@acme.com, a live mailbox not on the roster: the mailbox is gone)\n")
+
+
+def test_a_sync_lists_a_live_mailbox_it_could_not_remove_by_address_not_by_an_internal_row_number(bulkmail, sandbox,
+                                                                                                tmp_path):
+    from bulkmail.sandbox import Fault
+
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "staff1@acme.com", "svc-backup@acme.com"])
+    sandbox.script(Fault(422, method="DELETE", body='{"message": "Mailbox is locked"}'))
+    result = bulkmail("sync", "roster.csv", "--yes", "--retries", "0")
+    assert result.code == 1
+    assert "Rows to look at:\n  live  staff2@acme.com  failed  " in result.out
+    assert "row -" not in result.out
