@@ -90,7 +90,7 @@ def check_target(facts: dict, client: Client, name: str, made: str = "was made f
         raise InputError(f"{name} {made} account {facts['account']} ({facts['service']}); this login is for "
                          f"account {client.account_id} ({client.base_url}). Nothing was sent. Use that account's "
                          f"profile{remedy}.")
-    if str(facts["service"]).rstrip("/") != client.base_url:
+    if str(facts["service"]).rstrip("/").lower() != client.base_url.lower():  # a host's case is no other service
         raise InputError(f"{name} {made} the service at {facts['service']} (account {facts['account']}); this "
                          f"login is for the service at {client.base_url} (the same account id). Nothing was sent. "
                          f"Use --base-url {facts['service']} (or that service's profile){remedy}.")
