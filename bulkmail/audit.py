@@ -161,3 +161,12 @@ class Run:
 
     def end(self, **facts) -> None:
         self.log.append([{"type": "run", "event": "end", "time": now(), **self.facts, **facts}])
+
+
+def runs(records: Iterable[dict]) -> dict[str, dict]:
+    """Each run's facts by run id, its end record (when it has one) completing its start's."""
+    found: dict[str, dict] = {}
+    for item in records:
+        if item.get("type") == "run":
+            found.setdefault(item.get("run_id"), {}).update(item)
+    return found

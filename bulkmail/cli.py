@@ -23,6 +23,7 @@ from . import __version__
 from .cli_accounts import export_accounts, profile
 from .cli_audit import audited, log_command
 from .cli_recurring import apply_command, diff_command, sync_command
+from .cli_undo import undo_command
 from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
@@ -55,6 +56,7 @@ cli.add_command(log_command)
 cli.add_command(diff_command)
 cli.add_command(apply_command)
 cli.add_command(sync_command)
+cli.add_command(undo_command)
 
 
 @cli.command()
@@ -170,7 +172,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
                             source=None if from_stdin else path,  # standard input has no journal
                             audit=None if dry_run else run)
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
+                       report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
         if result.finished_before is not None:
             done = result.finished_before
             note = f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}."

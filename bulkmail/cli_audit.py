@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from .audit import AuditLog, Run
+from .audit import AuditLog, Run, runs as audit_runs
 from .cli_common import echo, output_options, record, say, state
 from .errors import BulkmailError, DiskFull, ExitStatus, InputError
 
@@ -70,10 +70,7 @@ def log_command(email, since, run_id, limit):
     """Answer from the audit log: who changed a mailbox, from which file, when; or the last runs."""
     log = AuditLog()
     records = list(log.records())
-    runs = {}
-    for item in records:
-        if item.get("type") == "run":
-            runs.setdefault(item.get("run_id"), {}).update(item)  # the end record completes the start's
+    runs = audit_runs(records)
     since_time = parse_since(since) if since else None
 
     def recent(item) -> bool:
@@ -92,16 +89,23 @@ def log_command(email, since, run_id, limit):
             say(f"No changes found in {log.path}.")
         for line in lines:
             source = (line.get("input") or {}).get("path") or "-"
-            say(f"{line['time']}  {line.get('status')}  {line.get('email_address')}  mailbox {line.get('mailbox_id')}  "
+            # A change sent by a run that stopped before re-reading it (or an add under --no-verify)
+            # has no id on record: say so rather than "None".
+            mailbox = line.get("mailbox_id")
+            mailbox = "? (its id was not read back)" if mailbox is None else mailbox
+            status = line.get("status") if line.get("verified", True) else f"{line.get('status')}, not verified"
+            say(f"{line['time']}  {status}  {line.get('email_address')}  mailbox {mailbox}  "
                 f"by {line.get('operator')}@{line.get('host')}  run {line.get('run_id')}  from {source}")
         return ExitStatus.OK
-    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""), reverse=True)[:limit]
+    # newest first; runs of the same second in the log's order, reversed too
+    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""))[::-1][:limit]
     record(runs=listed, log=str(log.path))
     if not listed:
         say(f"No runs found in {log.path}.")
     for item in listed:
         counts = ", ".join(f"{k} {v}" for k, v in (item.get("counts") or {}).items()) or "-"
-        say(f"{item.get('time')}  run {item.get('run_id')}  {item.get('command')}  by {item.get('operator')}@"
+        command = f"{item.get('command')} of run {item['undoes']}" if item.get("undoes") else item.get("command")
+        say(f"{item.get('time')}  run {item.get('run_id')}  {command}  by {item.get('operator')}@"
             f"{item.get('host')}  account {item.get('account')}  exit {item.get('exit_status', '?')}  {counts}")
     return ExitStatus.OK
 

@@ -363,7 +363,8 @@ def print_results(result, quiet=()) -> None:
     if look:
         say("Rows to look at:")
         for row in look[:SHOW_PROBLEMS]:
-            say(f"  row {row.row}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
+            where = f"row {row.row}" if row.row > 0 else "live"  # sync's live mailboxes have no roster row
+            say(f"  {where}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
         if len(look) > SHOW_PROBLEMS:
             say(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
     for warning in result.warnings:

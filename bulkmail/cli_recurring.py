@@ -60,23 +60,51 @@ def diff_command(old, new, output, as_import, force, base_url, concurrency, retr
     return ExitStatus.OK
 
 
+def change_options(source: str, run: str):
+    """The options of a command that applies a file bulkmail wrote (apply a plan, undo a run):
+    ``source`` names that file in --report's default, ``run`` the run --resume finishes."""
+
+    def decorate(f):
+        for option in reversed([
+                click.option("-y", "--yes", is_flag=True,
+                             help="Do not ask for confirmation (needed when not run in a terminal)."),
+                click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+                             help=f"Report file, .csv or .xlsx  [default: reports/<{source}>-<timestamp>-results.csv]"),
+                click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+                             help="Mailboxes per request."),
+                click.option("--no-verify", is_flag=True,
+                             help="Trust the service's answers instead of re-reading the changes."),
+                click.option("--resume", is_flag=True, help=f"Finish the interrupted {run}."),
+                click.option("--fresh", is_flag=True, help=f"Start over even though the {run} is unfinished."),
+                click.option("--max-remove", type=click.IntRange(0), metavar="N",
+                             help="Stop before sending anything if more than N mailboxes would be removed."),
+                click.option("--allow-mass-remove", is_flag=True,
+                             help="Allow removing more than 20% of the account's mailboxes (and more than 20)."),
+                force_option, output_options, connection_options]):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def run_outcome(result) -> dict:
+    """What the audit log's end record says of an import, apply, sync or undo."""
+    return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
+            "report": str(result.report.resolve()), "error": str(result.stopped) if result.stopped else None}
+
+
+def tell_finished(result, what: str) -> bool:
+    """For --resume of a run that had finished: say so (nothing was done) and return True."""
+    if result.finished_before is None:
+        return False
+    say(f"Nothing to resume: the last {what} finished at {result.finished_before.finished}. "
+        f"Report: {result.finished_before.report}")
+    return True
+
+
 @click.command("apply")
 @click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not run in a terminal).")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Report file, .csv or .xlsx  [default: reports/<plan>-<timestamp>-results.csv]")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
-              help="Mailboxes per request.")
-@click.option("--no-verify", is_flag=True, help="Trust the service's answers instead of re-reading the changes.")
-@click.option("--resume", is_flag=True, help="Finish the interrupted apply of this same plan.")
-@click.option("--fresh", is_flag=True, help="Start over even though an apply of this plan is unfinished.")
-@click.option("--max-remove", type=click.IntRange(0), metavar="N",
-              help="Stop before sending anything if the plan removes more than N mailboxes.")
-@click.option("--allow-mass-remove", is_flag=True,
-              help="Allow a plan that removes more than 20% of the account's mailboxes (and more than 20).")
-@force_option
-@output_options
-@connection_options
+@change_options("plan", "apply of this same plan")
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
@@ -84,7 +112,7 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     from .errors import InputError
     from .importer import ImportOptions, refuse_unfinished, run_import
     from .paths import default_output
-    from .plans import check_account, load_plan, plan_rows, refuse_stale, stale_changes
+    from .plans import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from .undo import undo_path
 
     if resume and fresh:
@@ -95,28 +123,25 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     claim_output(undo_path(report), "the undo file", inputs=[plan_path], force=force)
     settings = settings_for(base_url=base_url, max_remove=max_remove)
     client = connect(settings, concurrency, retries)
-    check_account(plan, client, plan_path.name)
+    check_target(plan, client, plan_path.name)
     table, rows = plan_rows(plan, plan_path)
     if not resume:  # a resumed apply re-reads what it sent itself: its own changes are not staleness
         if not fresh:
             refuse_unfinished(plan_path, client.account_id)
-        refuse_stale(stale_changes(plan, client, concurrency), plan_path.name)
+        refuse_stale(stale_changes(plan, client, concurrency), plan_path, plan, client.account_id)
     say(f"Applying {plural(len(rows), 'change')} of {plan_path.name} (made {plan['created']} from "
         f"{plan['input']['path']}).")
     options = ImportOptions(batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
                             fresh=fresh, progress=not state().quiet)
     record(input=input_facts(plan_path, len(rows)))
-    with audited("apply", client, input=state().result["input"], plan_input=plan["input"]) as (run, outcome):
+    with audited("apply", client, input=state().result["input"], plan_input=plan["input"],
+                 plan_digest=plan["digest"]) as (run, outcome):
         result = run_import(client, table, rows, options, report=report, confirm=confirmation(client, rows, yes),
                             source=plan_path, audit=run)
-        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
-    if result.finished_before is not None:
-        say(f"Nothing to resume: the last apply of {plan_path.name} finished at {result.finished_before.finished}. "
-            f"Report: {result.finished_before.report}")
-        return result.exit_status
-    tell_run(result, plan_path)
+        outcome.update(run_outcome(result))
+    if not tell_finished(result, f"apply of {plan_path.name}"):
+        tell_run(result, plan_path)
     return result.exit_status
 
 
@@ -185,11 +210,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         result = sync(client, table, options, importing, report=report, source=None if str(roster) == "-" else roster,
                       confirm=confirmation(client, [], yes), audit=None if dry_run else run)
-        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report), error=str(result.stopped) if result.stopped else None)
-    if result.finished_before is not None:
-        say(f"Nothing to resume: the last sync of {roster.name} finished at {result.finished_before.finished}. "
-            f"Report: {result.finished_before.report}")
-        return result.exit_status
-    tell_run(result, roster, client, plan_out, quiet=("already_present",))  # present is a roster's normal case
+        outcome.update(run_outcome(result))
+    if not tell_finished(result, f"sync of {roster.name}"):
+        tell_run(result, roster, client, plan_out, quiet=("already_present",))  # present is a roster's normal case
     return result.exit_status

@@ -8,8 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .client import Client
-from .reading import read_table
-from .validate import TRUE
+from .reading import BLANKS, read_table
+from .validate import FALSE, TRUE
+from .writing import FORMULA_START
 
 APPEARED, DISAPPEARED, CHANGED = "appeared", "disappeared", "changed"
 COLUMNS = ["status", "email_address", "executive_old", "executive_new", "realname_old", "realname_new", "id_old",
@@ -28,8 +29,37 @@ class Snapshot:
 
 
 def _flag(value) -> int | None:
-    text = str(value).strip().lower()
-    return None if text == "" else int(text in TRUE)
+    """The executive flag as 0/1, whatever type the service or a spreadsheet gave it (0, "0",
+    1.0, True, "yes"); None when unknown (a blank cell, a null)."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, (int, float)):
+        return int(value != 0)
+    text = str(value).strip(BLANKS).lower()
+    if text in TRUE or text in FALSE:
+        return None if text == "" else int(text in TRUE)
+    try:
+        return int(float(text) != 0)
+    except ValueError:
+        return 0
+
+
+def _name(value) -> str:
+    """The name as compared: a null and a single space (what the service sends for "no name")
+    are both "", and the apostrophe bulkmail puts before a formula-like CSV cell is not part
+    of the name."""
+    text = "" if value is None else str(value)
+    if text[:1] == "'" and text[1:2] in FORMULA_START:
+        text = text[1:]
+    return text.strip(BLANKS)
+
+
+def _id(value) -> str:
+    """An id as text, 12182348 whether it came as 12182348, "12182348" or 12182348.0."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "" if value is None else str(value).strip(BLANKS)
+    return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
 
 
 def read_snapshot(path: str | os.PathLike) -> Snapshot:
@@ -43,7 +73,7 @@ def read_snapshot(path: str | os.PathLike) -> Snapshot:
     for address, flag, name, mailbox_id in zip(frame[fields["email_address"]], executive, names, ids):
         if address:
             snapshot.mailboxes[address.lower()] = {"email_address": address, "executive": _flag(flag),
-                                                   "realname": str(name).strip(), "id": mailbox_id}
+                                                   "realname": _name(name), "id": _id(mailbox_id)}
     return snapshot
 
 
@@ -55,7 +85,7 @@ def live_snapshot(client: Client, concurrency: int | None = None) -> Snapshot:
             address = str(mailbox.get("email_address", ""))
             snapshot.mailboxes[address.lower()] = {
                 "email_address": address, "executive": _flag(mailbox.get("executive")),
-                "realname": str(mailbox.get("realname") or "").strip(), "id": mailbox.get("id", "")}
+                "realname": _name(mailbox.get("realname")), "id": _id(mailbox.get("id"))}
     return snapshot
 
 

@@ -82,11 +82,18 @@ def load_plan(path: str | os.PathLike) -> dict:
     return plan
 
 
-def check_account(plan: dict, client: Client, name: str) -> None:
-    if plan["account"] != client.account_id:
-        raise InputError(f"{name} was made for account {plan['account']} ({plan['service']}); this login is for "
+def check_target(facts: dict, client: Client, name: str, made: str = "was made for",
+                 remedy: str = ", or make a new plan") -> None:
+    """Refuse a plan (or a run to undo: ``facts`` with "account" and "service") of another
+    account, or of the same account id on another service (staging and production share ids)."""
+    if facts["account"] != client.account_id:
+        raise InputError(f"{name} {made} account {facts['account']} ({facts['service']}); this login is for "
                          f"account {client.account_id} ({client.base_url}). Nothing was sent. Use that account's "
-                         "profile, or make a new plan.")
+                         f"profile{remedy}.")
+    if str(facts["service"]).rstrip("/").lower() != client.base_url.lower():  # a host's case is no other service
+        raise InputError(f"{name} {made} the service at {facts['service']} (account {facts['account']}); this "
+                         f"login is for the service at {client.base_url} (the same account id). Nothing was sent. "
+                         f"Use --base-url {facts['service']} (or that service's profile){remedy}.")
 
 
 def stale_changes(plan: dict, client: Client, concurrency: int | None = None) -> list[str]:
@@ -95,7 +102,7 @@ def stale_changes(plan: dict, client: Client, concurrency: int | None = None) ->
     stale = []
     for change in plan["changes"]:
         now = live.get(change["email_address"].lower())
-        where = f"row {change['row']} {change['action']} {change['email_address']}"
+        where = describe(change)
         if change["action"] == "add" and now:
             stale.append(f"{where}: the mailbox exists now (id {now.get('id')})")
         elif change["action"] == "remove" and not now:
@@ -106,12 +113,48 @@ def stale_changes(plan: dict, client: Client, concurrency: int | None = None) ->
     return stale
 
 
-def refuse_stale(stale: list[str], name: str) -> None:
-    if stale:
-        listed = "; ".join(stale[:SHOW_STALE]) + (f"; and {len(stale) - SHOW_STALE} more" if len(stale) > SHOW_STALE
-                                                   else "")
-        raise InputError(f"stale plan: {len(stale)} of the changes in {name} no longer match the service; make a new "
-                         f"plan. Nothing was sent. ({listed})")
+def describe(change: dict) -> str:
+    """A change as the user knows it: its row of the input, or, for a live mailbox that a sync
+    removes (it has no roster row, only an internal number), its address."""
+    if change["row"] is None or int(change["row"]) < 1:
+        return f"{change['action']} {change['email_address']}, a live mailbox not on the roster"
+    return f"row {change['row']} {change['action']} {change['email_address']}"
+
+
+def applied_before(plan: dict, path: Path, account: str) -> dict | None:
+    """The last apply of this plan that changed something: from the audit log (run_id, time,
+    report), else from the plan's journal (time and report only)."""
+    from .audit import AuditLog, runs
+    from .journal import Journal, file_hash
+
+    sha256 = file_hash(path)
+    found = [run for run in runs(AuditLog().records()).values()
+             if run.get("command") == "apply" and run.get("event") == "end" and run.get("account") == account
+             and (run.get("plan_digest") == plan["digest"] or (run.get("input") or {}).get("sha256") == sha256)
+             and any((run.get("counts") or {}).get(s) for s in ("added", "removed"))]
+    if found:
+        return max(found, key=lambda run: run.get("time", ""))
+    with Journal(path, account) as journal:
+        done = journal.finished()
+        if done and journal.any_sent():
+            return {"run_id": None, "time": done[0], "report": done[1]}
+    return None
+
+
+def refuse_stale(stale: list[str], path: Path, plan: dict, account: str) -> None:
+    """Refuse a plan the service no longer matches: "already applied" when an earlier apply of
+    this plan is why, else "stale plan" with the first few changes."""
+    if not stale:
+        return
+    applied = applied_before(plan, path, account)
+    if applied is not None:
+        by = f" by run {applied['run_id']}" if applied.get("run_id") else ""
+        raise InputError(f"{path.name} was already applied{by} on {applied.get('time')} (report: "
+                         f"{applied.get('report')}). Nothing was sent. For further changes, make a new plan.")
+    listed = "; ".join(stale[:SHOW_STALE]) + (f"; and {len(stale) - SHOW_STALE} more" if len(stale) > SHOW_STALE
+                                               else "")
+    raise InputError(f"stale plan: {len(stale)} of the changes in {path.name} no longer match the service; make a new "
+                     f"plan. Nothing was sent. ({listed})")
 
 
 def plan_rows(plan: dict, path: str | os.PathLike) -> tuple[Sheet, list[Row]]:

@@ -44,8 +44,8 @@ def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, s
     assert result.code == 0
     assert result.out.splitlines()[-2] == (
         "Undo: r-undo.csv (import it to revert this run; for the 2 removed mailboxes, aliases, groups, name "
-        "variants and exec-tracking settings kept by the console outside this API (only the address, the executive "
-        "flag and the name come back))")
+        "variants and exec-tracking settings kept by the console outside this API are lost, and is_ad_mailbox comes "
+        "back 0 (the add call cannot set it); only the address, the executive flag and the name come back)")
     assert read_report(tmp_path / "r-undo.csv") == [
         {"action": "add", "email_address": "boss@acme.com", "executive": "yes", "realname": "Big Boss"},
         {"action": "add", "email_address": "clerk@acme.com", "executive": "no", "realname": "Carla Clerk"},
@@ -57,6 +57,21 @@ def test_an_undo_file_reverts_a_run_to_the_exact_prior_set_and_flags(bulkmail, s
     after = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
     assert after == before
 
+
+
+def test_an_undo_says_is_ad_mailbox_comes_back_0_which_it_does(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("synced@acme.com", is_ad_mailbox=1)
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,synced@acme.com"])
+    result = bulkmail("import", "w.csv", "--yes", "--report", "r.xlsx")
+    assert result.out.splitlines()[-2] == (
+        "Undo: r-undo.csv (import it to revert this run; for the 1 removed mailbox, aliases, groups, name variants and "
+        "exec-tracking settings kept by the console outside this API are lost, and is_ad_mailbox comes back 0 (the "
+        "add call cannot set it); only the address, the executive flag and the name come back)")
+    import openpyxl
+    summary = dict(openpyxl.load_workbook(tmp_path / "r.xlsx")["Summary"].iter_rows(values_only=True))
+    assert "is_ad_mailbox comes back 0" in summary["cannot come back"]
+    assert bulkmail("import", "r-undo.csv", "--yes").code == 0
+    assert sandbox.store.find("synced@acme.com")["is_ad_mailbox"] == 0
 
 def test_a_dry_run_and_a_run_that_changed_nothing_write_no_undo_file(bulkmail, sandbox, tmp_path):
     sandbox.store.add("here@acme.com")
@@ -110,6 +125,26 @@ def test_diff_against_live_as_an_import_turns_the_service_back(bulkmail, sandbox
     assert sandbox.store.addresses() == {"keep@acme.com", "gone@acme.com"}
     assert sandbox.store.find("gone@acme.com")["executive"] == 1
 
+
+
+def test_a_diff_of_unchanged_data_is_empty_whatever_the_cell_types_and_formula_guards(bulkmail, sandbox, tmp_path):
+    odd = {"eq@acme.com": {"realname": "=SUM(1,2)"}, "dash@acme.com": {"realname": "-Dash"},
+           "plus@acme.com": {"realname": "+Plus"}, "at@acme.com": {"realname": "@At"},
+           "tab@acme.com": {"realname": "\tTab"}, "blank@acme.com": {"realname": " "},
+           "nbsp@acme.com": {"realname": "\u00a0"}, "null@acme.com": {"realname": None, "executive": None},
+           "text@acme.com": {"executive": "1"}, "bool@acme.com": {"executive": True},
+           "float@acme.com": {"executive": 1.0}, "zero@acme.com": {"executive": "0"}}
+    for address, values in odd.items():
+        sandbox.store.mailboxes[sandbox.store.add(address, realname="Some One")["id"]].update(values)
+    assert bulkmail("export", "-o", "export.csv").code == 0
+    assert bulkmail("export", "-o", "export.xlsx").code == 0
+    for old, new in (("export.csv", "live"), ("export.xlsx", "export.csv"), ("export.xlsx", "live")):
+        result = bulkmail("diff", old, new, "-o", f"{old}-{new}.csv")
+        assert result.out.splitlines()[1] == "Diff: appeared 0, disappeared 0, changed 0", (old, new)
+    sandbox.store.mailboxes[sandbox.store.find("float@acme.com")["id"]]["executive"] = 0  # a real change still shows
+    bulkmail("diff", "export.xlsx", "live", "-o", "real.csv")
+    assert [(x["email_address"], x["executive_old"], x["executive_new"], x["id_old"] == x["id_new"])
+            for x in read_report(tmp_path / "real.csv")] == [("float@acme.com", "1", "0", True)]
 
 # -- plans ------------------------------------------------------------------------------------------
 
@@ -331,3 +366,65 @@ def test_a_sync_killed_mid_send_is_finished_by_resume_with_every_row_once(sandbo
     removed = sorted(x["email_address"] for x in lines if x["status"] == "removed")
     assert removed == sorted(f"staff{n}@acme.com" for n in range(10, 40))  # each once, those removed before the kill too
     assert len(lines) == 40 + 30 + 1  # roster rows, removed live mailboxes, the kept one
+
+
+# -- apply: which service, applied before, row numbers ------------------------------------------------
+
+
+def test_a_plan_made_on_another_service_with_the_same_account_id_is_refused(bulkmail, sandbox, tmp_path,
+                                                                            monkeypatch):
+    from bulkmail.sandbox import Sandbox
+
+    planned(bulkmail, sandbox, tmp_path)
+    with Sandbox() as staging:  # same account id, another service (e.g. the staging host)
+        for address in ("leaver1@acme.com", "leaver2@acme.com"):
+            staging.store.add(address)
+        monkeypatch.setenv("BULKMAIL_BASE_URL", staging.url)
+        result = bulkmail("apply", "plan.json", "--yes")
+        assert (result.code, result.err) == (
+            2, f"Error: plan.json was made for the service at {sandbox.url} (account {sandbox.settings.account_id}); "
+               f"this login is for the service at {staging.url} (the same account id). Nothing was sent. Use "
+               f"--base-url {sandbox.url} (or that service's profile), or make a new plan.\n")
+        assert staging.store.addresses() == {"leaver1@acme.com", "leaver2@acme.com"}
+        assert staging.store.requests[("DELETE", "/email/mailbox")] == 0
+
+
+def test_a_plan_applied_twice_says_which_run_applied_it_rather_than_stale(bulkmail, sandbox, tmp_path, monkeypatch):
+    planned(bulkmail, sandbox, tmp_path)
+    first = json.loads(bulkmail("apply", "plan.json", "--yes", "--report", "applied.csv", "--json").out)
+    assert first["exit_status"] == 0
+    from bulkmail.audit import AuditLog
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == first["run_id"] and r.get("event") == "end"]
+    again = bulkmail("apply", "plan.json", "--yes")
+    assert (again.code, again.err) == (
+        2, f"Error: plan.json was already applied by run {first['run_id']} on {end['time']} (report: "
+           f"{tmp_path / 'applied.csv'}). Nothing was sent. For further changes, make a new plan.\n")
+    monkeypatch.setenv("BULKMAIL_AUDIT_LOG", str(tmp_path / "a-fresh-log.jsonl"))  # the log lost: the journal knows
+    again = bulkmail("apply", "plan.json", "--yes")
+    assert again.code == 2 and again.err.startswith("Error: plan.json was already applied on ")
+    assert again.err.endswith(" (report: applied.csv). Nothing was sent. For further changes, make a new plan.\n")
+
+
+def test_a_stale_sync_plan_names_live_mailboxes_by_address_never_by_an_internal_row_number(bulkmail, sandbox,
+                                                                                         tmp_path):
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "staff1@acme.com", "svc-backup@acme.com"])
+    assert bulkmail("sync", "roster.csv", "--dry-run", "--plan-out", "p.json").code == 0
+    sandbox.store.remove(sandbox.store.find("staff2@acme.com")["id"])  # someone was quicker
+    result = bulkmail("apply", "p.json", "--yes")
+    assert (result.code, result.err) == (
+        2, "Error: stale plan: 1 of the changes in p.json no longer match the service; make a new plan. Nothing was "
+           "sent. (remove staff2@acme.com, a live mailbox not on the roster: the mailbox is gone)\n")
+
+
+def test_a_sync_lists_a_live_mailbox_it_could_not_remove_by_address_not_by_an_internal_row_number(bulkmail, sandbox,
+                                                                                                tmp_path):
+    from bulkmail.sandbox import Fault
+
+    tenant(sandbox, 3)
+    roster(tmp_path, ["staff0@acme.com", "staff1@acme.com", "svc-backup@acme.com"])
+    sandbox.script(Fault(422, method="DELETE", body='{"message": "Mailbox is locked"}'))
+    result = bulkmail("sync", "roster.csv", "--yes", "--retries", "0")
+    assert result.code == 1
+    assert "Rows to look at:\n  live  staff2@acme.com  failed  " in result.out
+    assert "row -" not in result.out

@@ -1,0 +1,164 @@
+"""Undoing a run by its id (issue 16), and what `bulkmail log` says of changes it could not re-read."""
+
+from __future__ import annotations
+
+import json
+
+from bulkmail.sandbox import Fault
+from helpers import write_csv
+
+
+def test_log_says_an_unread_mailbox_id_is_unknown_and_the_change_unverified_instead_of_none(bulkmail, sandbox,
+                                                                                              tmp_path):
+    def fail_the_reread(request):
+        if request.method == "POST" and request.path == "/email/mailbox":
+            sandbox.script(Fault(503, method="GET"))
+
+    sandbox.on_request(fail_the_reread)
+    write_csv(tmp_path / "w.csv", ["action,email", "add,hire@acme.com"])
+    stopped = bulkmail("import", "w.csv", "--yes", "--retries", "0")
+    assert stopped.code == 4 and sandbox.store.addresses() == {"hire@acme.com"}
+    line = bulkmail("log", "--email", "hire@acme.com").out
+    assert "  added, not verified  hire@acme.com  mailbox ? (its id was not read back)  by " in line
+    assert "None" not in line
+
+
+def imported(bulkmail, sandbox, tmp_path, report="r.csv") -> str:
+    """An import that removes boss@ (executive, named) and adds new@; its run id."""
+    sandbox.store.add("boss@acme.com", executive=1, realname="Big Boss")
+    sandbox.store.add("stays@acme.com")
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,boss@acme.com", "add,new@acme.com"])
+    result = bulkmail("import", "w.csv", "--yes", "--report", report, "--json")
+    assert result.code == 0, result.err
+    return json.loads(result.out)["run_id"]
+
+
+def state(sandbox) -> dict:
+    return {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+
+
+def test_undo_by_run_id_reverts_the_run_and_the_json_and_the_audit_log_name_the_run_it_undoes(bulkmail, sandbox,
+                                                                                              tmp_path):
+    sandbox.store.add("boss@acme.com", executive=1, realname="Big Boss")
+    sandbox.store.add("stays@acme.com")
+    before = state(sandbox)
+    write_csv(tmp_path / "w.csv", ["action,email", "remove,boss@acme.com", "add,new@acme.com"])
+    run_id = json.loads(bulkmail("import", "w.csv", "--yes", "--report", "r.csv", "--json").out)["run_id"]
+    result = bulkmail("undo", run_id, "--yes", "--report", "back.csv", "--json")
+    assert result.code == 0, result.err
+    assert state(sandbox) == before
+    facts = json.loads(result.out)
+    assert (facts["command"], facts["undoes"], facts["counts"], facts["report"], facts["undo"]) == (
+        "undo", run_id, {"added": 1, "removed": 1}, "back.csv", "back-undo.csv")
+    assert facts["input"]["path"] == str(tmp_path / "r-undo.csv")
+    assert result.err.startswith(f"Undoing run {run_id} (import of {tmp_path / 'w.csv'}, ")
+    from bulkmail.audit import AuditLog
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == facts["run_id"] and r.get("event") == "end"]
+    assert (end["command"], end["undoes"]) == ("undo", run_id)
+    listed = bulkmail("log").out.splitlines()
+    assert f"  run {facts['run_id']}  undo of run {run_id}  by " in listed[0]
+
+
+def test_undo_without_yes_and_without_a_terminal_is_refused_like_an_import(bulkmail, sandbox, tmp_path):
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    after = state(sandbox)
+    result = bulkmail("undo", run_id)
+    assert result.code == 2
+    assert ("Error: This run would add 1 and remove 1 mailbox in account b441390e-5f2c-4d5e-9a8b-36d7839f6153. Nothing "
+            "was sent: add --yes to run without a prompt, or --dry-run to see the plan.\n") in result.err
+    assert state(sandbox) == after
+
+
+def test_undo_in_a_terminal_shows_the_plan_and_asks(bulkmail, sandbox, tmp_path):
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    after = state(sandbox)
+    declined = bulkmail("undo", run_id, stdin="n\n", tty=True)
+    assert declined.code == 2 and state(sandbox) == after
+    assert ("Plan: would_add 1, would_remove 1\nAbout to add 1 and remove 1 mailbox in account "
+            f"b441390e-5f2c-4d5e-9a8b-36d7839f6153 ({sandbox.url}). Continue? [y/N]: ") in declined.err
+    accepted = bulkmail("undo", run_id, stdin="y\n", tty=True)
+    assert accepted.code == 0, accepted.err
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_undo_is_held_by_the_mass_removal_rail_and_by_max_remove(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("old@acme.com")
+    write_csv(tmp_path / "w.csv", ["action,email"] + [f"add,hire{n}@acme.com" for n in range(30)])
+    run_id = json.loads(bulkmail("import", "w.csv", "--yes", "--json").out)["run_id"]
+    mass = bulkmail("undo", run_id, "--yes")
+    assert mass.code == 2
+    assert ("Error: The plan removes 30 of the account's 31 mailboxes (97%). Nothing was sent. If that is really "
+            "intended, add --allow-mass-remove.\n") in mass.err
+    capped = bulkmail("undo", run_id, "--yes", "--allow-mass-remove", "--max-remove", "5")
+    assert capped.code == 2 and ("Error: The plan removes 30 mailboxes, more than --max-remove 5. Nothing was sent. "
+                                 "Check the file, or raise --max-remove.\n") in capped.err
+    assert len(sandbox.store.addresses()) == 31
+    assert bulkmail("undo", run_id, "--yes", "--allow-mass-remove").code == 0
+    assert sandbox.store.addresses() == {"old@acme.com"}
+
+
+def test_an_unknown_run_one_that_changed_nothing_an_unfinished_one_or_a_lost_undo_file_is_exit_2(bulkmail, sandbox,
+                                                                                                 tmp_path):
+    from bulkmail.audit import AuditLog
+
+    unknown = bulkmail("undo", "0123456789ab")
+    assert (unknown.code, unknown.err) == (2, f"Error: No run 0123456789ab in the audit log {AuditLog().path}. "
+                                              "bulkmail log lists the runs with their ids.\n")
+    write_csv(tmp_path / "d.csv", ["action,email", "add,someone@acme.com"])
+    dry = json.loads(bulkmail("import", "d.csv", "--dry-run", "--json").out)
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == dry["run_id"] and r.get("event") == "end"]
+    nothing = bulkmail("undo", dry["run_id"], "--yes")
+    assert (nothing.code, nothing.err) == (2, f"Error: Run {dry['run_id']} (import, {end['time']}) added and removed "
+                                              "no mailbox: there is nothing to undo. Check the run id with bulkmail "
+                                              "log.\n")
+    AuditLog().append([{"type": "run", "event": "start", "time": "2026-11-25T02:00:01+00:00", "run_id": "killed000001",
+                        "command": "sync"}])  # a run killed before its end record
+    killed = bulkmail("undo", "killed000001")
+    assert (killed.code, killed.err) == (2, "Error: Run killed000001 (sync, 2026-11-25T02:00:01+00:00) has not "
+                                            "finished (it was killed, or is still running), so it has no undo file "
+                                            "yet. Finish it with --resume, then undo the run that finished it "
+                                            "(bulkmail log lists it).\n")
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    (tmp_path / "r-undo.csv").unlink()
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == run_id and r.get("event") == "end"]
+    gone = bulkmail("undo", run_id, "--yes")
+    assert (gone.code, gone.err) == (2, f"Error: The undo file of run {run_id} (import, {end['time']}), "
+                                        f"{tmp_path / 'r-undo.csv'}, is gone (moved or deleted), so that run cannot "
+                                        "be undone by its id. If you have a copy of it, import that: bulkmail import "
+                                        "COPY.csv\n")
+    assert sandbox.store.requests[("POST", "/auth")] == 2  # the two imports; no undo logged in
+
+
+def test_undo_works_from_another_folder_than_the_run(bulkmail, sandbox, tmp_path, monkeypatch):
+    run_id = imported(bulkmail, sandbox, tmp_path)  # its report was given as a relative path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = bulkmail("undo", run_id, "--yes")
+    assert result.code == 0, result.err
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_undo_on_another_service_than_the_run_is_refused(bulkmail, sandbox, tmp_path, monkeypatch):
+    from bulkmail.sandbox import Sandbox
+
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    with Sandbox() as staging:  # the same account id on another host
+        monkeypatch.setenv("BULKMAIL_BASE_URL", staging.url)
+        result = bulkmail("undo", run_id, "--yes")
+        assert result.code == 2 and result.err.endswith(
+            f" ran on the service at {sandbox.url} (account {sandbox.settings.account_id}); this login is for the "
+            f"service at {staging.url} (the same account id). Nothing was sent. Use --base-url {sandbox.url} (or that "
+            "service's profile).\n")
+        assert staging.store.requests[("POST", "/email/mailbox")] == 0
+
+
+def test_an_undo_run_twice_says_it_was_undone_already_and_changes_nothing(bulkmail, sandbox, tmp_path):
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    first = json.loads(bulkmail("undo", run_id, "--yes", "--json").out)
+    posts = sandbox.store.requests[("POST", "/email/mailbox")]
+    again = bulkmail("undo", run_id, "--yes")
+    assert again.code == 0, again.err
+    assert f"Note: run {first['run_id']} already undid this run on " in again.out
+    assert "Results: already_present 1, not_found 1" in again.out
+    assert sandbox.store.requests[("POST", "/email/mailbox")] == posts
