@@ -25,7 +25,7 @@ from .cli_audit import audited, log_command
 from .cli_recurring import apply_command, diff_command, sync_command
 from .cli_undo import undo_command
 from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
-                         file_options, force_option, input_facts, login_options, output_options, print_results,
+                         file_options, force_option, input_facts, login_options, max_duration_option, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
                          state, tell_run)
 from .errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
@@ -89,6 +89,7 @@ def login(base_url, retries, save):
 @click.option("--page-size", type=click.IntRange(1, 100_000), help="Rows per page to ask for (the server may grant fewer).")
 @click.option("--all-profiles", is_flag=True, help="Export every profile's account (see --profile), with a first "
                                                    "column 'profile'; -o 'name-{profile}.xlsx' writes one file each.")
+@max_duration_option
 @force_option
 @output_options
 @connection_options
@@ -103,7 +104,10 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
     client = connect(settings_for(base_url=base_url), concurrency, retries)
     with audited("export", client, output=str(output or STDIO)) as (_, outcome):
-        result = export_mailboxes(client, STDIO if to_stdout else output, options)
+        try:
+            result = export_mailboxes(client, STDIO if to_stdout else output, options)
+        except Interrupted as err:  # an export is whole or not at all (written to a temporary file first)
+            raise type(err)(f"{err}: the export was not written.") from None
         outcome.update(exit_status=1 if result.uncertain else 0, mailboxes=result.rows, pages=result.pages)
     status = ExitStatus.OK
     if result.uncertain:
@@ -137,6 +141,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
                                               "jobs: a typo in a leavers list must not pass unnoticed).")
 @click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), metavar="PLAN.json",
               help="With --dry-run: write the plan for someone to approve; bulkmail apply PLAN.json applies it.")
+@max_duration_option
 @output_options
 @connection_options
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
@@ -241,6 +246,23 @@ def template(output, force):
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of calls answered 5xx.")
 @click.option("--lost-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of changes applied, then the connection dropped.")
+@click.option("--bucket-rate", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="A rate limit shared by every client: requests a second refilling a token bucket (0: off).")
+@click.option("--bucket-burst", type=click.IntRange(1), default=10, show_default=True,
+              help="The token bucket's size: requests allowed at once after a quiet spell.")
+@click.option("--no-bucket-retry-after", "bucket_retry_after", flag_value=False, default=True,
+              help="The bucket's 429s carry no Retry-After header.")
+@click.option("--revoke-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of calls whose live token is revoked (401), as when a session is ended elsewhere.")
+@click.option("--single-session", is_flag=True, help="A login ends the user's older tokens (one session per user).")
+@click.option("--empty-page-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of list answers with no data while meta still counts the rows.")
+@click.option("--stall-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of calls that stall before answering.")
+@click.option("--stall-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="How long a stalled call waits.")
+@click.option("--churn-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of list calls after which another writer removes one mailbox and adds one.")
 @click.option("--ignore-page-size", is_flag=True, help="Always send pages of 20.")
 @click.option("--ignore-page", is_flag=True, help="Always send the first page.")
 @click.option("--no-meta", "send_meta", flag_value=False, default=True, help="List answers without a page count.")

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from .cli_audit import audited
-from .cli_common import (claim_output, connect, connection_options, force_option, input_facts, output_options, record,
-                         say, settings_for)
+from .cli_common import (claim_output, connect, connection_options, force_option, input_facts, max_duration_option,
+                         output_options, record, say, settings_for)
 from .errors import ExitStatus
 from .paths import REPORTS, timestamp, unused_path
 from .words import plural
@@ -80,7 +80,7 @@ def change_options(source: str, run: str):
                              help="Stop before sending anything if more than N mailboxes would be removed."),
                 click.option("--allow-mass-remove", is_flag=True,
                              help="Allow removing more than 20% of the account's mailboxes (and more than 20)."),
-                force_option, output_options, connection_options]):
+                max_duration_option, force_option, output_options, connection_options]):
             f = option(f)
         return f
 
@@ -90,7 +90,7 @@ def change_options(source: str, run: str):
 def run_outcome(result) -> dict:
     """What the audit log's end record says of an import, apply, sync or undo."""
     return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
-            "report": str(result.report.resolve()), "error": str(result.stopped) if result.stopped else None}
+            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None}
 
 
 def tell_finished(result, what: str) -> bool:
@@ -171,6 +171,7 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
               help="Mailboxes per request.")
 @click.option("--resume", is_flag=True, help="Finish the interrupted sync of this same roster.")
 @click.option("--fresh", is_flag=True, help="Start over even though a sync of this roster is unfinished.")
+@max_duration_option
 @force_option
 @output_options
 @connection_options

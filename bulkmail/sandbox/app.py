@@ -55,6 +55,18 @@ class Settings:
     retry_after: float | None = None  # Retry-After header on those 429s (None: no header)
     error_rate: float = 0.0  # share of calls answered 500/502/503/504 before doing anything
     lost_rate: float = 0.0  # share of POST/DELETE applied, then the connection dropped
+    # A rate limit shared by every client of the service: a token bucket of bucket_burst
+    # requests refilled at bucket_rate a second (0: off); a 429 says when the next token comes
+    # in Retry-After unless bucket_retry_after is False.
+    bucket_rate: float = 0.0
+    bucket_burst: int = 10
+    bucket_retry_after: bool = True
+    revoke_rate: float = 0.0  # share of authenticated calls whose live token is revoked (401)
+    single_session: bool = False  # a login ends the user's older tokens (one session per user)
+    empty_page_rate: float = 0.0  # share of list answers with no data while meta still counts rows
+    stall_rate: float = 0.0  # share of calls that stall stall_seconds before answering
+    stall_seconds: float = 1.0
+    churn_rate: float = 0.0  # share of list calls after which another writer removes one mailbox and adds one
     seed: int | None = None
 
 
@@ -110,6 +122,8 @@ class SandboxApp:
         self.faults: deque[Fault] = deque()
         self._rng = random.Random(self.settings.seed)
         self._rng_lock = threading.Lock()
+        self._bucket = (float(self.settings.bucket_burst), time.monotonic())  # (tokens, when counted)
+        self.spared: set[str] = set()  # addresses the churning "other writer" never removes (tests)
 
     def script(self, *faults: Fault) -> None:
         """Queue faults for the next calls that match them."""
@@ -146,6 +160,33 @@ class SandboxApp:
             return False
         with self._rng_lock:
             return self._rng.random() < rate
+
+    def _take_bucket_token(self) -> float | None:
+        """None when the shared bucket had a token for this call, else the seconds until it will."""
+        rate = self.settings.bucket_rate
+        if rate <= 0:
+            return None
+        with self._rng_lock:
+            tokens, counted = self._bucket
+            now = time.monotonic()
+            tokens = min(float(self.settings.bucket_burst), tokens + (now - counted) * rate)
+            if tokens >= 1:
+                self._bucket = (tokens - 1, now)
+                return None
+            self._bucket = (tokens, now)
+            return (1 - tokens) / rate
+
+    def _churn(self) -> None:
+        """Another writer: one mailbox (not spared) removed, one new one added, in the first account."""
+        store = self.store
+        with store.lock:
+            doomed = [m for m in store.mailboxes.values() if m["email_address"].lower() not in self.spared]
+            with self._rng_lock:
+                victim = self._rng.choice(doomed) if doomed else None
+                number = self._rng.randrange(10**9)
+            if victim is not None:
+                store.remove(victim["id"])
+            store.add(f"other-writer-{number}@{self.settings.domains[0]}")
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.store.lock:
@@ -193,12 +234,18 @@ class SandboxApp:
             self.store.requests[(method, path)] += 1
         if s.latency:
             time.sleep(s.latency)
+        if self._chance(s.stall_rate):
+            time.sleep(s.stall_seconds)
         fault = self._take_fault(method, path)
         if fault and fault.body is not None:
             return Response(fault.body, status=status_line(fault.status or 200), mimetype="application/json")
         if fault and fault.status:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return self.error(fault.status, f"Scripted fault {fault.status}", headers)
+        wait = self._take_bucket_token()
+        if wait is not None:
+            headers = {"Retry-After": f"{wait:.2f}"} if s.bucket_retry_after else None
+            return self.error(429, "Rate limit exceeded, slow down", headers)
         if self._chance(s.rate_limit_rate):
             headers = {"Retry-After": str(s.retry_after)} if s.retry_after is not None else None
             return self.error(429, "Rate limit exceeded, slow down", headers)
@@ -209,7 +256,10 @@ class SandboxApp:
         if path == "/auth" and method == "POST":
             return self.login(request)
         if path == "/email/mailbox/v2" and method == "GET":
-            return self.list(request, self.authorise(request))
+            response = self.list(request, self.authorise(request))
+            if self._chance(s.churn_rate):
+                self._churn()
+            return response
         if path == "/email/mailbox" and method in ("POST", "DELETE"):
             account = self.authorise(request)
             lost = (fault is not None and fault.lost) or self._chance(s.lost_rate)
@@ -227,7 +277,9 @@ class SandboxApp:
             raise _Rejected(401, "Invalid username or password")
         if s.two_factor:
             return self.json({"two_factor_required": True, "message": "Enter the code from your authenticator"})
-        token = account.store.issue_token(s.token_lifetime)
+        if s.single_session:
+            account.store.revoke_tokens_of(account.username)
+        token = account.store.issue_token(s.token_lifetime, owner=account.username)
         return self.json({"access_token": token, "token_type": "Bearer", "expires_in": s.token_lifetime,
                           "accounts_id": account.account_id, "user": {"username": account.username}})
 
@@ -236,6 +288,9 @@ class SandboxApp:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         account = next((a for a in self.accounts if token and a.store.token_valid(token)), None)
+        if account is not None and self._chance(self.settings.revoke_rate):
+            account.store.revoke(token)  # a session ended by an administrator, a key rotation
+            account = None
         if account is None:
             raise _Rejected(401, "Token expired or invalid")
         if request.headers.get("X-Uss-Account-Id") != account.account_id:
@@ -252,6 +307,8 @@ class SandboxApp:
         size = max(1, size)
         number = 1 if s.ignore_page else max(1, request.args.get("page", default=1, type=int))
         items, total = account.store.page(number, size, request.args.get("search"))
+        if items and self._chance(s.empty_page_rate):
+            items = []  # a page lost on its way (a cache, a replica behind): meta still counts the rows
         meta = {"page": number, "page_size": size, "total": total, "total_pages": -(-total // size)}
         if s.ignore_page:
             del meta["page"]  # a server that ignores paging does not tell which page it sent

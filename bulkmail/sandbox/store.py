@@ -29,13 +29,26 @@ class Store:
         self._next_id = itertools.count(12182348)
         self._next_address_id = itertools.count(12503482)
         self.tokens: dict[str, float] = {}
+        self.owners: dict[str, str] = {}  # token -> the user it was issued to
         self.requests: Counter = Counter()  # (method, path) -> count, for tests and benchmarks
 
-    def issue_token(self, lifetime: float) -> str:
+    def issue_token(self, lifetime: float, owner: str = "") -> str:
         token = secrets.token_hex(32)
         with self.lock:
             self.tokens[token] = time.monotonic() + lifetime
+            self.owners[token] = owner
         return token
+
+    def revoke(self, token: str) -> None:
+        with self.lock:
+            self.tokens.pop(token, None)
+            self.owners.pop(token, None)
+
+    def revoke_tokens_of(self, owner: str) -> None:
+        """End every session of this user (a service allowing one session per user)."""
+        with self.lock:
+            for token in [t for t, who in self.owners.items() if who == owner]:
+                self.revoke(token)
 
     def token_valid(self, token: str) -> bool:
         with self.lock:
