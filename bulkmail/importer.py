@@ -239,7 +239,10 @@ def _resumable(result: ImportResult, journal: Journal) -> bool:
 
 def _finish(result: ImportResult, journal: Journal) -> None:
     try:
-        journal.finish(result.report, int(result.exit_status))
+        if result.stopped is not None:  # stopped before anything was sent
+            journal.forget()
+        else:
+            journal.finish(result.report, int(result.exit_status))
     except DiskFull as err:  # the run is done and reported; a later --resume only finds it again
         result.warnings.append(str(err))
 

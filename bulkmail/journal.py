@@ -165,6 +165,11 @@ class Journal:
     def finish(self, report: Path, exit_status: int) -> None:
         self._write([("UPDATE run SET finished = ?, report = ?, exit_status = ?", (now(), str(report), exit_status))])
 
+    def forget(self) -> None:
+        """A run stopped before it sent anything leaves nothing to finish: the next run, with
+        or without --resume, starts afresh."""
+        self._write([("DELETE FROM rows", ()), ("DELETE FROM run", ()), ("DELETE FROM audit_runs", ())])
+
     def audit_runs(self) -> list[str]:
         """The audit log's run ids of this run and the interrupted runs it resumes."""
         return [found[0] for found in self.db.execute("SELECT run_id FROM audit_runs")]

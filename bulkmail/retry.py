@@ -55,10 +55,15 @@ class Retry:
         return attempt >= limit
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        """Seconds to wait after failed try number ``attempt`` (1-based): the jittered backoff,
+        and never less than the server's Retry-After. A rate limit shared by many clients (a
+        token bucket) tells each of them when the next token comes; if they all came back
+        right then, all but one would be refused again and the attempts would run out in a
+        blink, so the backoff still grows under the Retry-After."""
+        backoff = self.random() * min(self.cap, self.backoff * 2 ** (attempt - 1))
         if retry_after is not None:
-            return max(0.0, min(retry_after, self.retry_after_cap))
-        return self.random() * min(self.cap, self.backoff * 2 ** (attempt - 1))
+            return max(min(retry_after, self.retry_after_cap), backoff)
+        return backoff
 
     def wait(self, attempt: int, retry_after: float | None = None, sleep: Callable[[float], None] = time.sleep
              ) -> float:

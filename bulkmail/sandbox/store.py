@@ -30,6 +30,7 @@ class Store:
         self._next_address_id = itertools.count(12503482)
         self.tokens: dict[str, float] = {}
         self.owners: dict[str, str] = {}  # token -> the user it was issued to
+        self.issued: list[str] = []  # every token ever issued (tests look for leaks)
         self.requests: Counter = Counter()  # (method, path) -> count, for tests and benchmarks
 
     def issue_token(self, lifetime: float, owner: str = "") -> str:
@@ -37,6 +38,7 @@ class Store:
         with self.lock:
             self.tokens[token] = time.monotonic() + lifetime
             self.owners[token] = owner
+            self.issued.append(token)
         return token
 
     def revoke(self, token: str) -> None:
