@@ -6,7 +6,10 @@ few XML parts ourselves takes about as long as the CSV. The parts mirror what Xl
 writes (the reference for what Excel accepts): inline strings, a bold frozen header, column
 widths, an autofilter, and conditional formatting that colours a column by its values (the
 colours then follow edits). Strings are always inline strings, never formulas: a cell that
-starts with "=" stays text."""
+starts with "=" stays text, and one that ``needs_mark`` gets Excel's quote prefix (what typing
+a leading apostrophe does), so that editing it does not make it a formula either and bulkmail's
+reader takes it whole. Text goes in exactly: characters XML cannot carry as Excel does
+(``_x0001_``), a literal ``_x0041_`` escaped, a carriage return as a character reference."""
 
 from __future__ import annotations
 
@@ -17,13 +20,17 @@ from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
+from .cells import needs_mark
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-# XML has no place for most control characters (they become U+FFFD) and reads a bare CR as LF.
-ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-BOLD = 1  # the cell style (cellXfs index) of header cells
+# XML has no place for most control characters (Excel writes them as _xHHHH_, which would make a
+# literal "_x0041_" an "A" unless its "_" is escaped so too) and reads a bare CR as LF.
+SPECIAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+BOLD, QUOTED, BOLD_QUOTED = 1, 2, 3  # cell styles (cellXfs indexes): header, quote prefix, both
 
 
 @dataclass
@@ -60,12 +67,15 @@ def _cell(reference: str, value, style: str = "") -> str:
     if not value:
         return ""
     text = str(value)
-    if ILLEGAL.search(text):
-        text = ILLEGAL.sub("\ufffd", text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if needs_mark(text):
+        style = f' s="{BOLD_QUOTED if style else QUOTED}"'
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-    return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+    if SPECIAL.search(text):
+        text = SPECIAL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    text = escape(text)
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
 def write_xlsx(path: str | Path, sheets: list[SheetSpec]) -> list[int]:
@@ -186,7 +196,177 @@ def _styles(dxfs: list[str]) -> str:
             '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
             '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+            '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>'
+            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" quotePrefix="1"/></cellXfs>'
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
             f'<dxfs count="{len(dxfs)}">{fills}</dxfs><tableStyles count="0"/></styleSheet>')
+
+
+# -- reading: what a workbook holds besides its values, streamed with a budget ---------------------
+
+# What a sheet may materialise before bulkmail refuses it: the text of its cells added up (a
+# shared string counts once per cell that shows it), and its cells. A real mailbox list is far
+# below both; a "bomb" of cells pointing at one long shared string is not.
+MAX_TEXT = 200_000_000
+MAX_CELLS = 20_000_000
+
+
+class TooBig(Exception):
+    """The workbook would materialise more than the budget allows; args: what, how much."""
+
+
+@dataclass
+class SheetFacts:
+    """What a worksheet's XML says beyond its values, by the row numbers Excel shows (columns
+    from 0): hidden rows, formula cells without a saved value, merged ranges, and cells whose
+    text is marked with the quote prefix and has a blank at an edge (to be read whole)."""
+
+    name: str
+    state: str = "visible"  # or hidden, veryHidden
+    hidden_rows: list[int] = field(default_factory=list)
+    filtered: bool = False  # a filter is applied (filterMode): rows are hidden by it
+    formulas: list[tuple[int, int]] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    verbatim: set[tuple[int, int]] = field(default_factory=set)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _events(archive: zipfile.ZipFile, member: str, events=("end",)):
+    """(event, element) of one XML part, streamed; DTDs and entities refused (defusedxml)."""
+    from defusedxml.ElementTree import iterparse
+
+    with archive.open(member) as stream:
+        yield from iterparse(stream, events=events)
+
+
+def _text(element) -> str:
+    """The text of a shared or inline string: its t runs, without phonetic (rPh) runs, with
+    Excel's _xHHHH_ escapes decoded."""
+    phonetic = {id(t) for run in element if _local(run.tag) == "rPh" for t in run.iter()}
+    text = "".join(t.text or "" for t in element.iter() if _local(t.tag) == "t" and id(t) not in phonetic)
+    return ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _column(reference: str) -> int:
+    index = 0
+    for char in reference:
+        if not char.isalpha():
+            break
+        index = index * 26 + ord(char.upper()) - 64
+    return index - 1
+
+
+def scan_workbook(path: str | Path, blanks: str) -> list[SheetFacts] | None:
+    """The sheets of an .xlsx/.xlsm workbook in order, with their facts; None when its parts are
+    not where a workbook keeps them (then the values reader alone judges the file). Raises
+    TooBig before any value is built when a sheet would exceed MAX_TEXT or MAX_CELLS."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if "xl/workbook.xml" not in names:
+            return None
+        targets = {}
+        if "xl/_rels/workbook.xml.rels" in names:
+            for _, element in _events(archive, "xl/_rels/workbook.xml.rels"):
+                if _local(element.tag) == "Relationship":
+                    target = element.get("Target", "").lstrip("/")
+                    targets[element.get("Id")] = target if target.startswith("xl/") else "xl/" + target
+        sheets = []
+        for _, element in _events(archive, "xl/workbook.xml"):
+            if _local(element.tag) == "sheet":
+                rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+                sheets.append((SheetFacts(element.get("name", ""), element.get("state", "visible")), targets.get(rid)))
+        quoted = _quoted_styles(archive) if "xl/styles.xml" in names else set()
+        lengths, edged = _shared_strings(archive, blanks) if "xl/sharedStrings.xml" in names else ([], b"")
+        for facts, member in sheets:
+            if member in names:
+                _scan_sheet(archive, member, facts, quoted, lengths, edged, blanks)
+    return [facts for facts, _ in sheets]
+
+
+def _quoted_styles(archive: zipfile.ZipFile) -> set[str]:
+    """The cell style indexes (as the s attribute spells them) with the quote prefix."""
+    quoted, index, inside = set(), 0, False
+    for event, element in _events(archive, "xl/styles.xml", ("start", "end")):
+        tag = _local(element.tag)
+        if tag == "cellXfs":
+            inside = event == "start"
+        elif tag == "xf" and inside and event == "end":
+            if element.get("quotePrefix") in ("1", "true"):
+                quoted.add(str(index))
+            index += 1
+    return quoted
+
+
+def _shared_strings(archive: zipfile.ZipFile, blanks: str):
+    """Each shared string's length, and whether it has a blank at an edge; the strings
+    themselves are not kept."""
+    from array import array
+
+    lengths, edged = array("q"), bytearray()
+    root = None
+    for event, element in _events(archive, "xl/sharedStrings.xml", ("start", "end")):
+        if root is None:
+            root = element
+        if event == "end" and _local(element.tag) == "si":
+            text = _text(element)
+            lengths.append(len(text))
+            edged.append(bool(text) and (text[0] in blanks or text[-1] in blanks))
+            root.clear()
+    return lengths, edged
+
+
+def _scan_sheet(archive, member, facts: SheetFacts, quoted, lengths, edged, blanks) -> None:
+    text = cells = 0
+    row = column = 0
+    data = None
+    for event, element in _events(archive, member, ("start", "end")):
+        tag = _local(element.tag)
+        if event == "start":
+            if tag == "row":
+                row = int(element.get("r") or row + 1)
+                column = -1
+                if element.get("hidden") in ("1", "true"):
+                    facts.hidden_rows.append(row)
+            elif tag == "sheetData":
+                data = element
+            elif tag == "sheetPr":
+                facts.filtered = element.get("filterMode") in ("1", "true")
+            continue
+        if tag == "c":
+            reference = element.get("r")
+            column = _column(reference) if reference else column + 1
+            kind, value, formula, inline = element.get("t"), None, False, None
+            for child in element:
+                name = _local(child.tag)
+                if name == "v":
+                    value = child.text or ""
+                elif name == "f":
+                    formula = True
+                elif name == "is":
+                    inline = _text(child)
+            if formula and not value and kind != "str":
+                facts.formulas.append((row, column))
+            if kind == "s" and value:
+                index = int(value) if value.isdigit() else -1
+                size = lengths[index] if 0 <= index < len(lengths) else 0
+                edge = 0 <= index < len(edged) and edged[index]
+            else:
+                content = inline if inline is not None else (value or "")
+                size = len(content)
+                edge = bool(content) and (content[0] in blanks or content[-1] in blanks)
+            if edge and element.get("s") in quoted:
+                facts.verbatim.add((row, column))
+            text += size
+            cells += 1
+            if text > MAX_TEXT or cells > MAX_CELLS:
+                raise TooBig(facts.name, f"{MAX_TEXT:,} characters of text" if text > MAX_TEXT
+                             else f"{MAX_CELLS:,} cells")
+        elif tag == "row" and data is not None:
+            data.clear()  # the row is done: keep no element of it
+        elif tag == "mergeCell":
+            facts.merged.append(element.get("ref", ""))
