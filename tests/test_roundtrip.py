@@ -87,7 +87,7 @@ def test_diff_of_an_export_against_live_sees_no_change_in_formula_like_names(bul
     for output in ("inventory.csv", "inventory.xlsx"):
         assert bulkmail("export", "-q", "-o", output).code == 0
         result = bulkmail("diff", output, "live", "-o", f"{output}-diff.csv")
-        assert result.code == 0 and "changed 0" in result.out or "no difference" in result.out.lower(), result.out
+        assert result.code == 0, result.err
         assert read_report(tmp_path / f"{output}-diff.csv") == []
 
 
