@@ -44,6 +44,7 @@ class Environment:
 class State:
     verbose = 0
     quiet = False
+    hidden_rows = False  # --hidden-rows: read the rows a workbook hides
 
     def __init__(self, env: Environment | None = None):
         from .cancel import Cancel
@@ -222,6 +223,9 @@ def file_options(f):
     f = click.option("--only", metavar="STATUS[,STATUS]", callback=parse_only,
                      help="Read a results report back and keep only its rows of these statuses, e.g. "
                           "--only failed,not_attempted (their row numbers stay those of the original file).")(f)
+    f = click.option("--hidden-rows", is_flag=True, expose_value=False,
+                     callback=lambda ctx, _param, value: setattr(ctx.ensure_object(State), "hidden_rows", value),
+                     help="Read the rows a workbook hides (by a filter or by hand); they are left out otherwise.")(f)
     f = force_option(f)
     return f
 
@@ -258,16 +262,16 @@ def reading_options(sheet, mapping, action, domains, only=()) -> ReadOptions:
     from .importer import ReadOptions
 
     return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
-                       domains=tuple(domains), only=tuple(only))
+                       domains=tuple(domains), only=tuple(only), hidden_rows=state().hidden_rows)
 
 
 def report_reading(table, count: int) -> None:
-    """What was read; a switch to another sheet is said always, the rest of the detection with -v."""
+    """What was read; the reader's notices (another sheet or column chosen, hidden rows, formulas
+    without values, merged cells) are said always, the rest of the detection with -v."""
     log.info("read %s: %s", table.where, ", ".join(table.notes))
     say(f"Read {plural(count, 'row')} from {table.where}.")
-    for note in table.notes:
-        if "has no email column" in note:
-            say(note[0].upper() + note[1:] + ".")
+    for notice in table.notices:
+        say(notice)
 
 
 def tally_line(tally) -> str:

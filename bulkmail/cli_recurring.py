@@ -179,7 +179,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from .cli_common import confirmation, parse_mapping, state, tell_run
+    from .cli_common import confirmation, parse_mapping, report_reading, state, tell_run
     from .errors import InputError
     from .importer import ImportOptions
     from .paths import default_output
@@ -198,8 +198,9 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     report = claim_output(report or default_output(roster), "--report", inputs=[roster], force=force)
     if not dry_run:
         claim_output(undo_path(report), "the undo file", inputs=[roster], force=force)
-    table = read_table(roster, sheet, parse_mapping(mapping))
-    say(f"Read {plural(len(table.frame), 'row')} from {table.where}.")
+    # A roster's hidden rows are read: left out, their mailboxes would be removed.
+    table = read_table(roster, sheet, parse_mapping(mapping), hidden_rows=True)
+    report_reading(table, len(table.frame))
     settings = settings_for(base_url=base_url)
     options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
                           max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)

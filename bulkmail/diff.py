@@ -64,7 +64,7 @@ def _id(value) -> str:
 
 def read_snapshot(path: str | os.PathLike) -> Snapshot:
     """An export file (bulkmail's, or any with a recognised address column)."""
-    sheet = read_table(path)
+    sheet = read_table(path, hidden_rows=True)  # an inventory is all its rows, filtered or not
     frame, fields = sheet.frame, sheet.fields
     snapshot = Snapshot(sheet.where, has_executive="executive" in fields, has_realname="realname" in fields)
     ids = frame["id"] if "id" in frame.columns else [""] * len(frame)

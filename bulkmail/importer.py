@@ -42,6 +42,7 @@ class ReadOptions:
     action: str | None = None  # for rows without one (files with no action column)
     domains: tuple[str, ...] = ()  # allow-list; other rows are invalid
     only: tuple[str, ...] = ()  # a results report read back: keep only the rows with these statuses
+    hidden_rows: bool = False  # read the rows a workbook hides (left out by default)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_r
 
 def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:
     """Read and check a file offline: the sheet as read, and one Row per data row."""
-    table = read_table(path, reading.sheet, dict(reading.mapping))
+    table = read_table(path, reading.sheet, dict(reading.mapping), reading.hidden_rows)
     if reading.only:
         if not table.from_report:
             raise InputError(f"--only keeps rows of a results report by their status, and {table.where} is not "

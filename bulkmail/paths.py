@@ -78,16 +78,21 @@ def check_output(path: str | os.PathLike, option: str = "", *, inputs: Iterable[
     An input file is never an output; an existing file is replaced only with ``force``; the
     folder must exist or be creatable, and take a new file (a read-only disk says so now, not
     after the changes were made). Raises OutputExists (an InputError) for an existing file,
-    so that an interactive caller may ask instead."""
+    so that an interactive caller may ask instead.
+
+    The checks look at the real target: ``nope/../in.csv`` is ``in.csv`` once the writer has
+    created ``nope/``, so ``..`` and symbolic links are resolved first (os.path.realpath
+    resolves the part that exists and normalises the rest)."""
     path = Path(path)
     named = f"{option} {path}" if option else str(path)
     suffix = output_format(path, option, formats)
+    target = Path(os.path.realpath(path))
     for source in inputs:
-        if str(source) != STDIO and _same_file(path, Path(source)):
+        if str(source) != STDIO and _same_file(target, Path(source)):
             raise InputError(f"{named} is the input file; bulkmail never writes over its input. Choose another name.")
-    if path.is_dir():
+    if target.is_dir():
         raise InputError(f"{named} is a folder. Give a file name, e.g. {path / ('report' + suffix)}.")
-    if path.exists() and not force:
+    if target.exists() and not force:
         raise OutputExists(f"{named} exists already. Pass --force to replace it, or choose another name.", path)
     probe_folder(path.parent, named)
     return suffix

@@ -164,7 +164,7 @@ def _differs(row: Row, mailbox: dict) -> str:
     notes = []
     if row.executive is not None and int(mailbox.get("executive") or 0) != row.executive:
         notes.append(f"executive is {int(mailbox.get('executive') or 0)} there, the file says {row.executive}")
-    if row.realname and str(mailbox.get("realname") or "").strip() != row.realname:
+    if row.realname and str(mailbox.get("realname") or "").strip() != row.realname.strip():
         notes.append(f"its name is {str(mailbox.get('realname') or '').strip()!r}, the file says {row.realname!r}")
     if not notes:
         return ""
@@ -248,6 +248,6 @@ def name_not_kept(row: Row) -> str:
     if row.action != "add" or not row.realname or not row.mailbox:
         return ""
     stored = str(row.mailbox.get("realname") or "").strip()
-    if stored == row.realname:
+    if stored == row.realname.strip():  # a name read whole may keep a tab or spaces at its edges
         return ""
     return f"added, but the service did not keep the name {row.realname!r} (it shows {stored!r})"

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cells import BLANKS, MARK, unmark
 from .errors import InputError
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
+from .workbook import SheetFacts, TooBig, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
-# Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
-BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
@@ -38,6 +38,12 @@ class Sheet:
     fields: dict[str, str]  # canonical field -> the input's own header
     notes: list[str] = field(default_factory=list)  # what was detected, for -v
     from_report: bool = False  # a results report read back: its `row` column gives the row numbers
+    # What the user is told before anything is sent (terminal and the report's Summary): which
+    # sheet or column was chosen among several, hidden rows, formulas without values, merges.
+    notices: list[str] = field(default_factory=list)
+    # (row, header) -> why that cell reads empty (a formula without a saved value, a merged cell)
+    blank_cells: dict[tuple[int, str], str] = field(default_factory=dict)
+    positions: list[str] = field(default_factory=list)  # the header of each column, from A on
 
     @property
     def where(self) -> str:
@@ -46,9 +52,11 @@ class Sheet:
         return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
 
 
-def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None) -> Sheet:
+def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None,
+               hidden_rows: bool = False) -> Sheet:
     """Read a CSV or XLSX file as text. Blank rows are dropped; the index is Excel's row number.
-    ``mapping`` names the header of a field whose header has no known alias."""
+    ``mapping`` names the header of a field whose header has no known alias; ``hidden_rows``
+    reads rows a workbook hides (by a filter or by hand), which are left out otherwise."""
     if str(path) == STDIO:
         return _read_stdin(mapping or {}, sheet)
     path = Path(path)
@@ -64,7 +72,7 @@ def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[
         if sheet:
             raise InputError(f"--sheet applies to spreadsheet files; {path.name} is a CSV file. Leave --sheet out.")
         return _read_csv(path, mapping or {})
-    return _read_xlsx(path, sheet, mapping or {})
+    return _read_xlsx(path, sheet, mapping or {}, hidden_rows)
 
 
 def _read_stdin(mapping: dict[str, str], sheet: str | None) -> Sheet:
@@ -92,10 +100,13 @@ def detect_encoding(path: Path) -> str:
         head = handle.read(4)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):  # before UTF-16: its BOM starts like UTF-16's
+        return "utf-32"
     if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return "utf-16"
     if b"\x00" in head:
-        raise InputError(f"{path.name} looks like UTF-16 without a byte-order mark. Save it again as 'CSV UTF-8'.")
+        width = "32" if head.count(0) == 3 else "16"
+        raise InputError(f"{path.name} looks like UTF-{width} without a byte-order mark. Save it again as 'CSV UTF-8'.")
     for encoding in ("utf-8", "cp1252"):
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
@@ -110,14 +121,31 @@ def detect_encoding(path: Path) -> str:
                      "Save it again as 'CSV UTF-8'.")
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
 def _sniff_delimiter(line: str) -> str:
     """The candidate that splits the header line most often, quotes respected."""
     best, best_count = ",", 0
-    for candidate in (",", ";", "\t", "|"):
+    for candidate in DELIMITERS:
         count = len(next(csv.reader([line], delimiter=candidate), [])) - 1
         if count > best_count:
             best, best_count = candidate, count
     return best
+
+
+def _header_line(lines: list[str], mapping: dict[str, str], delimiter: str | None) -> tuple[int, str]:
+    """Where the header is among the first lines, and the delimiter: the first line that names an
+    email column (split by the delimiter given, else by the one that finds it), as the XLSX reader
+    looks for it below a title; else the first non-blank line."""
+    wanted = _email_headers(mapping)
+    for number, line in enumerate(lines):
+        for candidate in [delimiter] if delimiter else DELIMITERS:
+            cells = next(csv.reader([line], delimiter=candidate), [])
+            if any(normalise_header(cell) in wanted for cell in cells):
+                return number, candidate
+    number = next((n for n, line in enumerate(lines) if line.strip(BLANKS)), 0)
+    return number, delimiter or _sniff_delimiter(lines[number] if lines else "")
 
 
 def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
@@ -127,25 +155,29 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
     with open(path, encoding=encoding, newline="") as handle:
         first = handle.readline().rstrip("\r\n")
         sep = re.fullmatch(r'"?sep=(.)"?', first, re.IGNORECASE)
-        header_line = "" if sep or first.startswith("#TYPE") else first
-        while not header_line.strip(BLANKS):  # the first non-blank line after any preamble
-            line = handle.readline()
-            if not line:
-                break
-            header_line = line.rstrip("\r\n")
+        lines = [] if sep or first.startswith("#TYPE") else [first]
+        lines += [line.rstrip("\r\n") for _, line in zip(range(40 - len(lines)), handle)]
     if sep:
         delimiter, skip = sep.group(1), 1  # Excel reads this line as a setting and shows no row for it
         notes.append(f"Excel 'sep={delimiter}' line")
     elif first.startswith("#TYPE"):
         skip = lines_skipped = 1  # PowerShell's Export-Csv type line: Excel shows it as row 1
         notes.append("PowerShell #TYPE line skipped")
-    delimiter = delimiter or _sniff_delimiter(header_line)
+    above, delimiter = _header_line(lines, mapping, delimiter)
+    if above:  # blank lines or a title above the table: Excel shows them as rows
+        skip, lines_skipped = skip + above, lines_skipped + above
+        notes.append(f"header on row {lines_skipped + 1}")
     notes.append(f"delimiter {delimiter!r}")
     try:
         frame = pd.read_csv(path, encoding=encoding, skiprows=skip, sep=delimiter, header=None, dtype=str,
                             keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL, engine="c")
     except pd.errors.ParserError as exc:
         found = re.search(r"line (\d+), saw (\d+)", str(exc))
+        quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if quote:
+            row = int(quote.group(1)) + 1 - (skip - lines_skipped)  # pandas counts the skipped lines here
+            raise InputError(f"Cannot read {path.name}: row {row} opens a quote (\") that is never closed. "
+                             "Close it or remove it in that row.") from None
         where = f"row {int(found.group(1)) + lines_skipped} has {found.group(2)} cells, more than the header" if found else str(exc)
         raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
     except pd.errors.EmptyDataError:
@@ -186,11 +218,14 @@ def _check_zip(path: Path) -> None:
                          f"(compression ratio {unpacked // packed}:1), which no real mailbox list needs.")
 
 
-def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str]) -> Sheet:
+def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_rows: bool) -> Sheet:
     from python_calamine import CalamineWorkbook
 
+    facts: dict[str, SheetFacts] = {}
     if path.suffix.lower() != ".xls":  # the old binary format is no zip archive
         _check_zip(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        facts = {f.name: f for f in _scan(path)}
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for broken files
@@ -198,29 +233,68 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str]) -> Sheet:
     names = book.sheet_names
     if sheet is not None and sheet not in names:
         raise InputError(f"Sheet '{sheet}' not found in {path.name} (sheets: {', '.join(names)}). Check --sheet.")
-    order = [sheet] if sheet else names
+    hidden = [m.name for m in book.sheets_metadata if str(m.visible).rsplit(".", 1)[-1].lower() != "visible"]
+    order = [sheet] if sheet else [n for n in names if n not in hidden]
     first_error = None
     for name in order:
-        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        if len(rows) > EXCEL_MAX_ROWS:
-            raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
-        frame = pd.DataFrame([[_xlsx_text(v) for v in row] for row in rows], dtype=str).fillna("")
-        frame.index = frame.index + 1
         try:
-            result = _finish(path, name, frame, mapping, [f"sheet '{name}'"])
+            result = _read_sheet(path, book, name, mapping, facts.get(name) or SheetFacts(name), hidden_rows)
         except InputError as err:
             first_error = first_error or err
             continue
-        if name != order[0]:
-            result.notes.append(f"sheet '{order[0]}' has no email column; using sheet '{name}'")
+        said = []  # which sheet, and why: before what the sheet itself holds
+        skipped = [n for n in names[:names.index(name)] if n not in hidden]
+        if skipped:
+            said.append(f"Sheet '{skipped[0]}' has no email column; using sheet '{name}'.")
+        if names[0] in hidden and not sheet:
+            said.append(f"Sheet '{names[0]}' is hidden and was not read; --sheet '{names[0]}' reads it.")
+        others = [n for n in order[order.index(name) + 1:] if _has_email_column(book, n, mapping)]
+        if others:
+            said.append(f"Sheet '{others[0]}' has an email column too and was not read; --sheet '{others[0]}' reads it.")
+        result.notices[:0] = said
         return result
+    if not sheet and hidden and not order:
+        raise InputError(f"Every sheet of {path.name} is hidden ({', '.join(hidden)}). Name one with --sheet.")
     raise first_error or InputError(f"{path.name} has no sheets.")
+
+
+def _scan(path: Path) -> list[SheetFacts]:
+    try:
+        return scan_workbook(path, BLANKS) or []
+    except TooBig as big:
+        name, limit = big.args
+        raise InputError(f"Refusing {path.name}: sheet '{name}' would expand to more than {limit} (its cells repeat "
+                         "the same long text), which no real mailbox list needs.") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):
+        return []  # broken parts: the values reader then says what is wrong, in its own words
+
+
+def _has_email_column(book, name: str, mapping: dict[str, str]) -> bool:
+    """Whether a sheet names an email column in its first rows (read no further)."""
+    wanted = _email_headers(mapping)
+    rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=40)
+    return any(normalise_header(_xlsx_text(v)) in wanted for row in rows for v in row)
+
+
+def _read_sheet(path: Path, book, name: str, mapping: dict[str, str], facts: SheetFacts, hidden_rows: bool) -> Sheet:
+    rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    if len(rows) > EXCEL_MAX_ROWS:
+        raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
+    frame = pd.DataFrame([[_xlsx_text(v) for v in row] for row in rows], dtype=str).fillna("")
+    frame.index = frame.index + 1
+    result = _finish(path, name, frame, mapping, [f"sheet '{name}'"], facts.verbatim)
+    tell_facts(result, facts, hidden_rows)
+    return result
+
+
+def _email_headers(mapping: dict[str, str]) -> set[str]:
+    return {normalise_header(h) for h in mapping.values()} | set(ALIASES["email_address"])
 
 
 def _find_header(frame: pd.DataFrame, mapping: dict[str, str]) -> int:
     """Index label of the header row: the first of the first 20 non-blank rows naming an email
     column (title rows above a table are common in HR sheets), else the first non-blank row."""
-    wanted = {normalise_header(h) for h in mapping.values()} | set(ALIASES["email_address"])
+    wanted = _email_headers(mapping)
     candidates = [label for label, row in frame.head(40).iterrows() if any(str(v).strip(BLANKS) for v in row)][:20]
     if not candidates:
         return -1
@@ -230,25 +304,36 @@ def _find_header(frame: pd.DataFrame, mapping: dict[str, str]) -> int:
     return candidates[0]
 
 
-def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str, str], notes: list[str]) -> Sheet:
+def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str, str], notes: list[str],
+            verbatim: set[tuple[int, int]] | None = None) -> Sheet:
+    """The table below the header row, as text. ``verbatim``: the XLSX cells to take whole (the
+    quote prefix marks them); None for CSV, whose marked cells lose exactly their one apostrophe."""
     where = f"sheet '{name}' of {path.name}" if name else path.name
     header_at = _find_header(frame, mapping)
     if header_at == -1:
         raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
     headers, seen = [], {}
     for position, value in enumerate(frame.loc[header_at]):
-        value = str(value).strip(BLANKS) or f"column {position + 1}"
+        value = str(value)
+        whole = unmark(value) if verbatim is None else value if (header_at, position) in verbatim else None
+        value = (whole if whole is not None else value.strip(BLANKS)) or f"column {position + 1}"
         seen[value] = seen.get(value, 0) + 1
         headers.append(value if seen[value] == 1 else f"{value} ({seen[value]})")
     body = frame.loc[frame.index > header_at].copy()  # copies cell pointers, not the strings
     body.columns = headers
     blank = list(BLANKS)
-    for column in headers:  # text, with spaces (NBSP and zero-width ones too) stripped
+    for position, column in enumerate(headers):  # text, with spaces (NBSP and zero-width ones too) stripped
         values = body[column].astype(str)
+        whole = _whole_cells(values, position, verbatim)
         # Strip only the cells that need it: new strings for every cell would hold the file twice.
         padded = values.str[:1].isin(blank) | values.str[-1:].isin(blank)
+        if len(whole):
+            padded &= ~values.index.isin(whole.index)
         if padded.any():
             values = values.mask(padded, values[padded].str.strip(BLANKS))
+        if len(whole):
+            values = values.copy()
+            values.loc[whole.index] = whole
         lengths = values.str.len()
         if len(values) and lengths.max() > EXCEL_MAX_CELL:
             raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
@@ -262,4 +347,20 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
         numbers = pd.to_numeric(body["row"], errors="coerce")
         body.index = [int(n) if n == n else label for n, label in zip(numbers, body.index)]
         notes.append("a results report: row numbers from its row column")
-    return Sheet(path, name, body, fields, notes, from_report)
+    table = Sheet(path, name, body, fields, notes, from_report, positions=headers)
+    addresses = [h for h in body.columns if normalise_header(h) in ALIASES["email_address"]]
+    if "email_address" not in mapping and len(addresses) > 1:
+        chosen = fields["email_address"]
+        others = [h for h in addresses if h != chosen]
+        table.notices.append(f"Columns {chosen} and {', '.join(others)} both hold addresses; using {chosen} "
+                             f"(--map email_address=\"{others[0]}\" uses the other).")
+    return table
+
+
+def _whole_cells(values: pd.Series, position: int, verbatim: set[tuple[int, int]] | None) -> pd.Series:
+    """The cells of one column to take whole, as the text they stand for, indexed by row."""
+    if verbatim is None:
+        marked = values[values.str[:1] == MARK]
+        return marked.map(unmark).dropna() if len(marked) else marked
+    rows = [r for r, c in verbatim if c == position and r in values.index]
+    return values.loc[rows] if rows else values.iloc[:0]

@@ -74,7 +74,8 @@ def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary
     sheet); a progress bar shows when writing takes more than a second."""
     columns, _ = report_columns(sheet)
     tally = counts(rows)
-    lines = [("input", sheet.where), *summary] + [(s.value, tally[s]) for s in STATUSES if tally[s]]
+    notes = [("reading", notice) for notice in sheet.notices]  # said before anything was sent, kept here
+    lines = [("input", sheet.where), *notes, *summary] + [(s.value, tally[s]) for s in STATUSES if tally[s]]
     style = Style(fill_column="status", fills={s.value: rgb for s, rgb in FILLS.items()}, summary=lines,
                   sheet_title="Results")
     with progress_bar(len(rows), "Writing the report", "row", progress, delay=1.0) as bar:

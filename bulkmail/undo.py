@@ -42,7 +42,7 @@ def undo_rows(rows: list[Row]) -> list[dict]:
             mailbox = row.mailbox or {}
             lines.append({"action": "add", "email_address": row.email_address,
                           "executive": "yes" if int(mailbox.get("executive") or 0) else "no",
-                          "realname": str(mailbox.get("realname") or "").strip()})
+                          "realname": str(mailbox.get("realname") or "")})  # exactly: the files round-trip it
         elif row.status == ADDED:
             lines.append({"action": "remove", "email_address": row.email_address, "executive": "", "realname": ""})
     return lines

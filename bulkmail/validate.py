@@ -120,6 +120,9 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     vouched = fast_ok(addresses)
     allowed = frozenset(d.lower().lstrip("@") for d in domains)
+    # An address cell that reads empty for a reason the reader knows (a formula without a saved
+    # value, a merged cell) says that reason instead.
+    why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
 
     rows: list[Row] = []
     for number, address, act, flag, name, nul, quick in zip(frame.index, addresses, actions, flags, names, has_nul,
@@ -129,6 +132,8 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
         cells = Cells(address, act, flag, nul, quick, allowed)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
+            if number in why_empty and problem == has_address(cells):
+                problem = f"email address is empty: {why_empty[number]}"
             row.status, row.detail = INVALID, problem
         elif act == "add" and flag:
             row.executive = int(flag in TRUE)

@@ -11,17 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from .cells import FORMULA_START, MARK, needs_mark  # noqa: F401 (FORMULA_START: for callers)
 from .paths import STDIO, output_format
 from .xlsx import SheetSpec, write_xlsx
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_TRIGGERS = frozenset(FORMULA_START)
-
 
 def neutralise(value):
-    """A CSV cell that Excel would run as a formula gets a leading apostrophe."""
-    if value.__class__ is str and value[:1] in _TRIGGERS:  # the hot path of every CSV written
-        return "'" + value
+    """A CSV cell: text that ``needs_mark`` gets one leading apostrophe (Excel then shows it as
+    text, never as a formula); ``unmark`` takes it off again."""
+    if value.__class__ is str and needs_mark(value):  # the hot path of every CSV written
+        return MARK + value
     return value
 
 

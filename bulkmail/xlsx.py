@@ -6,7 +6,10 @@ few XML parts ourselves takes about as long as the CSV. The parts mirror what Xl
 writes (the reference for what Excel accepts): inline strings, a bold frozen header, column
 widths, an autofilter, and conditional formatting that colours a column by its values (the
 colours then follow edits). Strings are always inline strings, never formulas: a cell that
-starts with "=" stays text."""
+starts with "=" stays text, and one that ``needs_mark`` gets Excel's quote prefix (what typing
+a leading apostrophe does), so that editing it does not make it a formula either and bulkmail's
+reader takes it whole. Text goes in exactly: characters XML cannot carry as Excel does
+(``_x0001_``), a literal ``_x0041_`` escaped, a carriage return as a character reference."""
 
 from __future__ import annotations
 
@@ -17,13 +20,16 @@ from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
+from .cells import needs_mark
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-# XML has no place for most control characters (they become U+FFFD) and reads a bare CR as LF.
-ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-BOLD = 1  # the cell style (cellXfs index) of header cells
+# XML has no place for most control characters (Excel writes them as _xHHHH_, which would make a
+# literal "_x0041_" an "A" unless its "_" is escaped so too) and reads a bare CR as LF.
+SPECIAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+BOLD, QUOTED, BOLD_QUOTED = 1, 2, 3  # cell styles (cellXfs indexes): header, quote prefix, both
 
 
 @dataclass
@@ -60,12 +66,15 @@ def _cell(reference: str, value, style: str = "") -> str:
     if not value:
         return ""
     text = str(value)
-    if ILLEGAL.search(text):
-        text = ILLEGAL.sub("\ufffd", text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if needs_mark(text):
+        style = f' s="{BOLD_QUOTED if style else QUOTED}"'
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-    return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+    if SPECIAL.search(text):
+        text = SPECIAL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    text = escape(text)
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
 def write_xlsx(path: str | Path, sheets: list[SheetSpec]) -> list[int]:
@@ -186,7 +195,9 @@ def _styles(dxfs: list[str]) -> str:
             '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
             '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+            '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>'
+            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" quotePrefix="1"/></cellXfs>'
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
             f'<dxfs count="{len(dxfs)}">{fills}</dxfs><tableStyles count="0"/></styleSheet>')

@@ -47,7 +47,7 @@ def test_excel_sep_line_sets_the_delimiter_and_is_not_a_row(tmp_path):
 
 def test_workbook_uses_the_only_sheet_with_an_email_column_below_a_title(tmp_path):
     sheet = read_table(hr_workbook(tmp_path))
-    assert sheet.name == "Data" and "sheet 'Read me' has no email column; using sheet 'Data'" in sheet.notes
+    assert sheet.name == "Data" and sheet.notices == ["Sheet 'Read me' has no email column; using sheet 'Data'."]
     assert list(sheet.frame.index) == [4, 5, 6]  # formatted empty rows 7-9 are gone
     assert sheet.frame["Email Address [Required]"].tolist() == ["kim.park@acme.com", "LEO.BERG@ACME.COM", "OLD.ONE@acme.com"]
     assert sheet.frame["Executive"].tolist() == ["TRUE", "FALSE", ""]

@@ -1,0 +1,256 @@
+"""Workbooks in, beyond their values: an .xlsx/.xlsm file's XML streamed once with a budget
+(cells x text length, so a "bomb" of cells repeating one long shared string is refused before
+anything builds the table), and what it says that the values reader does not: hidden sheets and
+rows, formulas without a saved value, merged cells, cells marked with the quote prefix."""
+
+from __future__ import annotations
+
+import html
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .xlsx import column_letter
+
+ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # Excel's escape of a character XML cannot carry
+
+# What a sheet may materialise before bulkmail refuses it: the text of its cells added up (a
+# shared string counts once per cell that shows it), and its cells. A real mailbox list is far
+# below both; a "bomb" of cells pointing at one long shared string is not.
+MAX_TEXT = 100_000_000
+MAX_CELLS = 20_000_000
+
+
+class TooBig(Exception):
+    """The workbook would materialise more than the budget allows; args: what, how much."""
+
+
+@dataclass
+class SheetFacts:
+    """What a worksheet's XML says beyond its values, by the row numbers Excel shows (columns
+    from 0): hidden rows, formula cells without a saved value, merged ranges, and cells whose
+    text is marked with the quote prefix and has a blank at an edge (to be read whole)."""
+
+    name: str
+    state: str = "visible"  # or hidden, veryHidden
+    hidden_rows: list[int] = field(default_factory=list)
+    filtered: bool = False  # a filter is applied (filterMode): rows are hidden by it
+    formulas: list[tuple[int, int]] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    verbatim: set[tuple[int, int]] = field(default_factory=set)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _events(archive: zipfile.ZipFile, member: str, events=("end",)):
+    """(event, element) of one XML part, streamed; DTDs and entities refused (defusedxml)."""
+    from defusedxml.ElementTree import iterparse
+
+    with archive.open(member) as stream:
+        yield from iterparse(stream, events=events)
+
+
+def _column(reference: str) -> int:
+    index = 0
+    for char in reference:
+        if not char.isalpha():
+            break
+        index = index * 26 + ord(char.upper()) - 64
+    return index - 1
+
+
+def scan_workbook(path: str | Path, blanks: str) -> list[SheetFacts] | None:
+    """The sheets of an .xlsx/.xlsm workbook in order, with their facts; None when its parts are
+    not where a workbook keeps them (then the values reader alone judges the file). Raises
+    TooBig before any value is built when a sheet would exceed MAX_TEXT or MAX_CELLS."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if "xl/workbook.xml" not in names:
+            return None
+        targets = {}
+        if "xl/_rels/workbook.xml.rels" in names:
+            for _, element in _events(archive, "xl/_rels/workbook.xml.rels"):
+                if _local(element.tag) == "Relationship":
+                    target = element.get("Target", "").lstrip("/")
+                    targets[element.get("Id")] = target if target.startswith("xl/") else "xl/" + target
+        sheets = []
+        for _, element in _events(archive, "xl/workbook.xml"):
+            if _local(element.tag) == "sheet":
+                rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+                sheets.append((SheetFacts(element.get("name", ""), element.get("state", "visible")), targets.get(rid)))
+        quoted = _quoted_styles(archive) if "xl/styles.xml" in names else set()
+        lengths, edged = _shared_strings(archive, blanks) if "xl/sharedStrings.xml" in names else ([], b"")
+        for facts, member in sheets:
+            if member in names:
+                _scan_sheet(archive, member, facts, quoted, lengths, edged, blanks)
+    return [facts for facts, _ in sheets]
+
+
+def _quoted_styles(archive: zipfile.ZipFile) -> set[str]:
+    """The cell style indexes (as the s attribute spells them) with the quote prefix."""
+    quoted, index, inside = set(), 0, False
+    for event, element in _events(archive, "xl/styles.xml", ("start", "end")):
+        tag = _local(element.tag)
+        if tag == "cellXfs":
+            inside = event == "start"
+        elif tag == "xf" and inside and event == "end":
+            if element.get("quotePrefix") in ("1", "true"):
+                quoted.add(str(index))
+            index += 1
+    return quoted
+
+
+# The sheet XML is scanned as bytes, block by block, with patterns for what is counted (every
+# cell) and found (the rare ones): an element tree of every cell took 4 s for 600,000 cells.
+BLOCK = 8 * 1024**2
+SHARED_REF = re.compile(rb'<c\b[^>]*?\bt="s"[^>]*>\s*<v>(\d+)</v>')
+VALUE_TEXT = re.compile(rb"<(?:v|t)\b[^>/]*>([^<]*)</")
+CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+REFERENCE = re.compile(rb'\br="([A-Z]+)(\d+)"')
+HIDDEN_ROW = re.compile(rb'<row\b[^>]*?\bhidden="(?:1|true)"[^>]*>')
+ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([^"]+)"')
+FILTER_MODE = re.compile(rb'<sheetPr\b[^>]*?\bfilterMode="(?:1|true)"')
+SI = re.compile(rb"<si>(.*?)</si>", re.S)
+RUN_TEXT = re.compile(rb"<t\b[^>/]*>([^<]*)</t>")
+PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
+
+
+def _blocks(archive: zipfile.ZipFile, member: str, name: str, cut: bytes):
+    """The part in blocks that end just after ``cut`` (or a tag), so no element of interest
+    is split; a run of more than BLOCK bytes without a tag is no spreadsheet's."""
+    carry = b""
+    with archive.open(member) as stream:
+        for block in iter(lambda: stream.read(BLOCK), b""):
+            data = carry + block
+            end = data.rfind(cut)
+            end = end + len(cut) if end != -1 else data.rfind(b">") + 1
+            if not end and len(data) > BLOCK:
+                raise TooBig(name, f"{BLOCK:,} bytes in one cell")
+            yield data[:end]
+            carry = data[end:]
+    if carry:
+        yield carry
+
+
+def _decode(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    if "&" in text:
+        text = html.unescape(text)  # XML's entities and character references (&#13;)
+    return ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _shared_strings(archive: zipfile.ZipFile, blanks: str):
+    """Each shared string's length, and whether it has a blank at an edge; the strings
+    themselves are not kept."""
+    from array import array
+
+    lengths, edged = array("q"), bytearray()
+    for block in _blocks(archive, "xl/sharedStrings.xml", "the shared strings", b"</si>"):
+        for item in SI.findall(block):
+            if b"<rPh" in item:
+                item = PHONETIC.sub(b"", item)
+            text = "".join(_decode(run) for run in RUN_TEXT.findall(item))
+            lengths.append(len(text))
+            edged.append(bool(text) and (text[0] in blanks or text[-1] in blanks))
+    return lengths, edged
+
+
+def _scan_sheet(archive, member, facts: SheetFacts, quoted, lengths, edged, blanks) -> None:
+    text = cells = 0
+    quoted_cell = re.compile(rb'<c\b[^>]*?\bs="(?:%s)"[^>]*?>(.*?)</c>' % b"|".join(q.encode() for q in quoted),
+                             re.S) if quoted else None
+    for block in _blocks(archive, member, facts.name, b"</row>"):
+        cells += block.count(b"<c ") + block.count(b"<c>")
+        refs = SHARED_REF.findall(block)
+        text += sum(len(v) for v in VALUE_TEXT.findall(block)) - sum(map(len, refs))
+        try:
+            text += sum(map(lengths.__getitem__, map(int, refs)))
+        except IndexError:  # a reference to no shared string: the values reader says what is wrong
+            pass
+        if text > MAX_TEXT or cells > MAX_CELLS:
+            raise TooBig(facts.name, f"{MAX_TEXT:,} characters of text" if text > MAX_TEXT else f"{MAX_CELLS:,} cells")
+        if b"hidden=" in block:
+            facts.hidden_rows += [int(n.group(1)) for m in HIDDEN_ROW.finditer(block)
+                                  if (n := ROW_NUMBER.search(m.group()))]
+        if b"<f" in block:
+            for attributes, content in CELL.findall(block):
+                if b"<f" in content and not _saved_value(content) and b't="str"' not in attributes:
+                    facts.formulas += _position(attributes)
+        if quoted_cell and quoted_cell.search(block):
+            for cell in quoted_cell.finditer(block):
+                attributes = cell.group()[:cell.start(1) - cell.start()]
+                value = re.search(rb"<v>([^<]*)</v>", cell.group(1))
+                if b't="s"' in attributes and value and value.group(1).isdigit():
+                    index = int(value.group(1))
+                    edge = index < len(edged) and edged[index]
+                else:
+                    content = "".join(_decode(run) for run in RUN_TEXT.findall(cell.group(1)))
+                    edge = bool(content) and (content[0] in blanks or content[-1] in blanks)
+                if edge:
+                    facts.verbatim.update(_position(attributes))
+        facts.merged += [ref.decode() for ref in MERGE.findall(block)]
+        facts.filtered = facts.filtered or bool(FILTER_MODE.search(block))
+
+
+def _saved_value(content: bytes) -> bool:
+    found = re.search(rb"<v>([^<]+)</v>", content)
+    return bool(found)
+
+
+def _position(attributes: bytes) -> list[tuple[int, int]]:
+    """[(row, column)] of a cell from its reference; [] for a cell without one."""
+    found = REFERENCE.search(attributes)
+    return [(int(found.group(2)), _column(found.group(1).decode()))] if found else []
+
+
+def tell_facts(table: Sheet, facts: SheetFacts, hidden_rows: bool) -> None:
+    """Hidden rows (left out unless ``hidden_rows``), formulas without a saved value and merged
+    cells within the table: said as notices, and the empty cells they explain named."""
+    frame = table.frame
+    rows = set(frame.index)
+    hidden = [r for r in facts.hidden_rows if r in rows]
+    if hidden:
+        how = "hidden by a filter" if facts.filtered else "hidden"
+        listed = ", ".join(map(str, hidden[:20])) + (", …" if len(hidden) > 20 else "")
+        one = len(hidden) == 1
+        what = f"{len(hidden)} {'row is' if one else 'rows are'} {how} ({'row' if one else 'rows'} {listed})"
+        if hidden_rows:
+            table.notices.append(f"{what} and {'is' if one else 'are'} read too.")
+        else:
+            table.frame = frame.drop(index=hidden)
+            table.notices.append(f"{what} and left out; pass --hidden-rows to read {'it' if one else 'them'}.")
+    headers = table.positions
+    first = min(rows, default=0)
+    formulas = [(r, c) for r, c in facts.formulas if r in rows and c < len(headers) and headers[c]]
+    for r, c in formulas:
+        table.blank_cells[(r, headers[c])] = (f"cell {column_letter(c)}{r} holds a formula without a saved value: "
+                                              "open the file in Excel and save it, so that the value is stored")
+    if formulas:
+        cells = ", ".join(f"{column_letter(c)}{r}" for r, c in formulas[:10]) + (", …" if len(formulas) > 10 else "")
+        one = len(formulas) == 1
+        table.notices.append(f"{len(formulas)} {'cell holds a formula' if one else 'cells hold formulas'} without a "
+                             f"saved value ({cells}): {'it reads' if one else 'they read'} empty. Open the file in "
+                             "Excel and save it.")
+    merged = []
+    for ref in facts.merged:
+        start, _, end = ref.partition(":")
+        top, bottom = _row_of(start), _row_of(end or start)
+        if bottom < first:
+            continue
+        merged.append(ref)
+        for r in range(top, bottom + 1):
+            for c in range(_column(start), _column(end or start) + 1):
+                if (r, c) != (top, _column(start)) and r in rows and c < len(headers) and headers[c]:
+                    table.blank_cells.setdefault((r, headers[c]), f"cell {column_letter(c)}{r} is part of the merged "
+                                                 f"cells {ref}, whose value is in {start} only: unmerge them")
+    if merged:
+        table.notices.append(f"Merged cells ({', '.join(merged[:10])}): a merged range's value is read in its first "
+                             "cell only; the others read empty.")
+
+
+def _row_of(reference: str) -> int:
+    return int("".join(ch for ch in reference if ch.isdigit()) or 0)

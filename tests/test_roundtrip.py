@@ -1,0 +1,101 @@
+"""Exact round trips: what bulkmail writes (reports, undo files, exports) it reads back as the
+same strings, while no cell ever becomes a live formula in Excel."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+
+import openpyxl
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from bulkmail.cells import BLANKS, needs_mark, unmark
+from bulkmail.reading import read_table
+from bulkmail.writing import FORMULA_START, neutralise, write_table
+from helpers import read_report, write_csv
+
+# Any text a cell can hold but NUL (a NUL makes its row invalid on purpose), surrogates (no file
+# format carries them), and text of blanks only (it reads as an empty cell, like " " names).
+cell_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=30).filter(
+    lambda text: text.strip(BLANKS) != "")
+odd_text = st.sampled_from(["=1+2", "@cmd", '\t=HYPERLINK("http://evil","x")', "-5", "+44 20 7946 0000", "'=1+2",
+                            "''@x", "'", "' Bob", "\r=x", " Bob", "Bob\t", "_x0041_", "a\rb", "\x01", "=", "+"])
+quick = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+NAMES = ["=1+2", "@cmd", '\t=HYPERLINK("http://evil","x")', "-5", "+44 20 7946 0000", "'quoted'", "' x"]
+
+
+def _round_trip(folder, suffix: str, values: list[str]) -> list[str]:
+    path = folder / f"t{suffix}"
+    write_table(path, ["email", "value"], [{"email": f"u{n}@acme.com", "value": v} for n, v in enumerate(values)])
+    return read_table(path).frame["value"].tolist()
+
+
+@quick
+@given(st.lists(cell_text | odd_text, min_size=1, max_size=6))
+def test_csv_write_then_read_gives_the_same_strings(tmp_path_factory, values):
+    assert _round_trip(tmp_path_factory.mktemp("csv"), ".csv", values) == values
+
+
+@quick
+@given(st.lists(cell_text | odd_text, min_size=1, max_size=6))
+def test_xlsx_write_then_read_gives_the_same_strings(tmp_path_factory, values):
+    assert _round_trip(tmp_path_factory.mktemp("xlsx"), ".xlsx", values) == values
+
+
+@given(cell_text | odd_text)
+def test_the_csv_mark_is_a_bijection_and_never_leaves_a_formula(text):
+    written = neutralise(text)
+    assert not written.startswith(FORMULA_START)
+    assert (unmark(written) if unmark(written) is not None else written.strip(BLANKS)) == text
+
+
+def test_formula_text_in_xlsx_is_a_string_with_the_quote_prefix_and_no_apostrophe(tmp_path):
+    path = tmp_path / "f.xlsx"
+    write_table(path, ["email", "realname"], [{"email": "a@acme.com", "realname": name} for name in NAMES])
+    cells = [row[1] for row in openpyxl.load_workbook(path).active.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == NAMES
+    assert all(c.data_type == "s" for c in cells)
+    assert [c.quotePrefix for c in cells] == [needs_mark(name) for name in NAMES] == [True] * 5 + [False, True]
+    with zipfile.ZipFile(path) as archive:
+        assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_numbers_like_text_survives_both_formats(tmp_path):
+    for suffix in (".csv", ".xlsx"):
+        assert _round_trip(tmp_path, suffix, ["-5", "+44 20 7946 0000", "00123", "1e5"]) == [
+            "-5", "+44 20 7946 0000", "00123", "1e5"]
+
+
+def test_undo_file_restores_the_removed_names_exactly(bulkmail, sandbox, tmp_path):
+    for n, name in enumerate(NAMES):
+        sandbox.store.add(f"user{n}@acme.com", executive=n % 2, realname=name)
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "leavers.csv", ["email"] + [f"user{n}@acme.com" for n in range(len(NAMES))])
+    assert bulkmail("import", "leavers.csv", "--action", "remove", "--yes", "--report", "r.csv").code == 0
+    with open(tmp_path / "r-undo.csv", encoding="utf-8-sig", newline="") as handle:
+        assert [line["realname"] for line in csv.DictReader(handle)] == [neutralise(name) for name in NAMES]
+    result = bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv")
+    assert result.code == 0, result.err
+    after = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    assert after == before
+    assert [line["detail"] for line in read_report(tmp_path / "back.csv")] == [""] * len(NAMES)
+
+
+def test_diff_of_an_export_against_live_sees_no_change_in_formula_like_names(bulkmail, sandbox, tmp_path):
+    for n, name in enumerate(NAMES[:-2]):
+        sandbox.store.add(f"user{n}@acme.com", realname=name)
+    for output in ("inventory.csv", "inventory.xlsx"):
+        assert bulkmail("export", "-q", "-o", output).code == 0
+        result = bulkmail("diff", output, "live", "-o", f"{output}-diff.csv")
+        assert result.code == 0, result.err
+        assert read_report(tmp_path / f"{output}-diff.csv") == []
+
+
+def test_a_retried_report_carries_the_inputs_own_cells_unchanged(bulkmail, sandbox, tmp_path):
+    with open(tmp_path / "w.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["action", "email", "note"], ["add", "bad@", "=SUM(A1)"],
+                                      ["add", "also bad", "''@x"]])
+    assert bulkmail("validate", "w.csv", "--report", "first.xlsx").code == 1
+    assert bulkmail("validate", "first.xlsx", "--only", "invalid", "--report", "second.csv").code == 1
+    assert [line["note"] for line in read_report(tmp_path / "second.csv")] == ["'=SUM(A1)", "''@x"]
+    assert read_table(tmp_path / "second.csv").frame["note"].tolist() == ["=SUM(A1)", "'@x"]
