@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .addresses import address_key, domain_key
 from .client import Client
 from .errors import InputError, Refused
 from .importer import ImportOptions, ImportResult, run_import
@@ -48,10 +49,10 @@ def keep_rules(keep: tuple[str, ...]) -> tuple[list[str], set[str]]:
     for item in keep:
         path = Path(item)
         if path.is_file():
-            addresses |= {line.strip().lower() for line in path.read_text(encoding="utf-8-sig").splitlines()
+            addresses |= {address_key(line.strip()) for line in path.read_text(encoding="utf-8-sig").splitlines()
                           if line.strip() and "@" in line}
         else:
-            patterns.append(item.lower())
+            patterns.append(address_key(item))
     return patterns, addresses
 
 
@@ -95,11 +96,11 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
                          "pass --skip-invalid.")
     if not valid:
         raise Refused(f"The roster {sheet.where} has no usable address. Nothing was sent.")
-    scope = {d.lower().lstrip("@") for d in options.scope} or {domain_of(r.email_address) for r in valid}
+    scope = {domain_key(d.lstrip("@")) for d in options.scope} or {domain_of(r.email_address) for r in valid}
     in_scope = [r for r in valid if domain_of(r.email_address) in scope]
     if not in_scope:
         raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
-    live = {str(m.get("email_address", "")).lower(): m for page in client.iter_pages() for m in page.items
+    live = {address_key(str(m.get("email_address", ""))): m for page in client.iter_pages() for m in page.items
             if domain_of(str(m.get("email_address", ""))) in scope}
     for row in valid:
         if domain_of(row.email_address) not in scope:
