@@ -75,10 +75,14 @@ def limit(max_remove: str | None, scope_size: int) -> tuple[int, str]:
     try:
         if text.endswith("%"):
             share = float(text[:-1]) / 100
-            return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
-        return int(text), f"--max-remove {text}"
+            if 0 <= share <= 1:
+                return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
+        elif int(text) >= 0:
+            return int(text), f"--max-remove {text}"
     except ValueError:
-        raise InputError(f"--max-remove takes a number or a share, e.g. 50 or 10%; got {max_remove!r}.") from None
+        pass
+    raise InputError(f"--max-remove takes a number of mailboxes (0 or more) or a share of the scope from 0% to 100%, "
+                     f"e.g. 50 or 10%; got {max_remove!r}.")
 
 
 def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
