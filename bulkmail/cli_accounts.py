@@ -68,8 +68,9 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
                              "BULKMAIL_PASSWORD for this command.")
     if not no_check:
         with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
-            client.login_hint = credentials_hint(ConnectionSettings(entry.base_url, entry.username, profile=name, sources={
-                "username": "command line", "password": source}))
+            sources = {"username": "command line", "password": source}
+            client.login_hint = credentials_hint(ConnectionSettings(entry.base_url, entry.username, profile=name,
+                                                                    sources=sources))
             client.login()
         say(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
     if store:
@@ -207,7 +208,9 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     from .config import load_config
     from .writing import write_table
 
-    names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
+    config = load_config()  # a broken profile is named among the failures, not skipped in silence
+    every = sorted(config.profiles.keys() | config.broken.keys())
+    names = every if all_profiles else list(dict.fromkeys(state().profiles))
     if not names:
         raise InputError("--all-profiles found no profiles. Add one with: bulkmail profile add NAME --base-url URL "
                          "--username USER")

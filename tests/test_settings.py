@@ -26,6 +26,14 @@ def config_file(tmp_path, monkeypatch, text: str) -> Path:
     return path
 
 
+def login_with_password_command(bulkmail, sandbox, monkeypatch, command: str):
+    """`bulkmail login` with a default profile whose password comes from ``command`` alone."""
+    write_config({"acme": {"base_url": sandbox.url, "username": "admin@acme.com", "password_command": command}},
+                 default="acme")
+    no_credentials_in_env(monkeypatch)
+    return bulkmail("login")
+
+
 # -- settings of the wrong type --------------------------------------------------------------------
 
 
@@ -125,10 +133,7 @@ def test_one_profile_fills_in_profile_in_the_file_name(bulkmail, sandbox, tmp_pa
 
 
 def test_a_wrong_password_from_password_command_names_the_command_not_the_variables(bulkmail, sandbox, monkeypatch):
-    write_config({"acme": {"base_url": sandbox.url, "username": "admin@acme.com",
-                           "password_command": f"{sys.executable} -c \"print('wrong')\""}}, default="acme")
-    no_credentials_in_env(monkeypatch)
-    result = bulkmail("login")
+    result = login_with_password_command(bulkmail, sandbox, monkeypatch, f"{sys.executable} -c \"print('wrong')\"")
     assert (result.code, result.err) == (3, "Error: Login failed for admin@acme.com: 401 Unauthorized for POST /auth: "
                                             "Invalid username or password. Check the username of profile acme and "
                                             "the password that the password_command of profile acme prints.\n")
@@ -164,12 +169,9 @@ def test_a_hanging_password_command_is_stopped_with_its_children_and_its_last_wo
     pidfile = tmp_path / "child.pid"
     command = (f"sh -c 'sleep 60 & echo $! > {pidfile}; echo starting >&2; echo gpg: waiting for the card >&2; "
                "wait'")
-    write_config({"acme": {"base_url": sandbox.url, "username": "admin@acme.com", "password_command": command}},
-                 default="acme")
-    no_credentials_in_env(monkeypatch)
     monkeypatch.setattr(config_module, "PASSWORD_COMMAND_TIMEOUT", 1.0)
     started = time.monotonic()
-    result = bulkmail("login")
+    result = login_with_password_command(bulkmail, sandbox, monkeypatch, command)
     assert (result.code, result.err) == (2, "Error: The password_command of profile 'acme' did not finish within 1 "
                                             "second and was stopped (it said: gpg: waiting for the card). Run it by "
                                             "hand to see why.\n")
@@ -192,10 +194,7 @@ def test_a_failing_password_command_shows_the_last_line_of_its_errors_never_its_
                                                                                      monkeypatch):
     script = "import sys; print('secret-ish'); print('gpg: one', file=sys.stderr); " \
              "print('gpg: decryption failed: No secret key', file=sys.stderr); sys.exit(2)"
-    write_config({"acme": {"base_url": sandbox.url, "username": "admin@acme.com",
-                           "password_command": f"{sys.executable} -c \"{script}\""}}, default="acme")
-    no_credentials_in_env(monkeypatch)
-    result = bulkmail("login")
+    result = login_with_password_command(bulkmail, sandbox, monkeypatch, f"{sys.executable} -c \"{script}\"")
     assert (result.code, result.err) == (2, "Error: The password_command of profile 'acme' exited with status 2 (it "
                                             "said: gpg: decryption failed: No secret key). Run it by hand to see "
                                             "why.\n")
@@ -259,3 +258,16 @@ def test_the_template_says_the_name_is_sent(bulkmail, tmp_path):
         in lines
     assert not [line for line in lines if line and "own reference" in line]
 
+
+
+def test_export_across_all_profiles_reports_a_broken_one_and_exports_the_others(bulkmail, sandbox, tmp_path,
+                                                                               monkeypatch):
+    path = config_file(tmp_path, monkeypatch, f'[profiles.acme]\nbase_url = "{sandbox.url}"\n'
+                                              'username = "admin@acme.com"\n'
+                                              '[profiles.broken]\nmax_remove = "lots"\n')
+    sandbox.store.add("a@acme.com")
+    result = bulkmail("export", "--all-profiles", "-o", "all.csv")
+    assert result.code == 1
+    assert result.err == (f"Error: profile broken: {path}: profile 'broken' has max_remove = \"lots\", but max_remove "
+                          "must be a whole number of 0 or more, e.g. max_remove = 50. Correct that line.\n")
+    assert [line["email_address"] for line in read_report(tmp_path / "all.csv")] == ["a@acme.com"]
