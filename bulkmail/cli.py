@@ -20,7 +20,7 @@ from typing import Iterator, TextIO
 import click
 
 from . import __version__
-from .cli_accounts import export_accounts, profile
+from .cli_accounts import export_accounts, profile, profile_path
 from .cli_audit import audited, log_command
 from .cli_recurring import apply_command, diff_command, sync_command
 from .cli_undo import undo_command
@@ -100,9 +100,11 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     if all_profiles or len(state().profiles) > 1:
         return export_accounts(output, all_profiles, force, base_url, retries, options)
     to_stdout = str(output) == STDIO
+    settings = settings_for(base_url=base_url)
     if not to_stdout:
+        output = profile_path(output, settings.profile) if output else None  # {profile}: one profile is one file
         output = claim_output(output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv"), "--output", force=force)
-    client = connect(settings_for(base_url=base_url), concurrency, retries)
+    client = connect(settings, concurrency, retries)
     with audited("export", client, output=str(output or STDIO)) as (_, outcome):
         try:
             result = export_mailboxes(client, STDIO if to_stdout else output, options)

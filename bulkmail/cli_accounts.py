@@ -10,7 +10,7 @@ import click
 
 from .cli_audit import audited
 from .cli_common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
-from .config import ConnectionSettings
+from .config import ConnectionSettings, credentials_hint
 from .errors import BulkmailError, ExitStatus, InputError
 from .paths import REPORTS, STDIO, timestamp, unused_path
 from .retry import Retry
@@ -43,10 +43,12 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
     """Add a profile; the password is checked by one login and stored in the OS keyring."""
     from .client import Client
     from .client import check_base_url
-    from .config import Profile, load_config, run_password_command, _keyring, keyring_set
+    from .config import Profile, load_config, profile_name_problem, run_password_command, _keyring, keyring_set
 
+    if problem := profile_name_problem(name):
+        raise InputError(problem)
     config = load_config()
-    if name in config.profiles:
+    if name in config.profiles or name in config.broken:
         raise InputError(f"Profile {name!r} exists already in {config.path}. Remove it first "
                          f"(bulkmail profile remove {name}), or choose another name.")
     entry = Profile(name, check_base_url(base_url), username.strip(), account_id, list(domains), max_remove,
@@ -54,16 +56,21 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
     store = not no_keyring and not password_command
     if store:
         _keyring()  # no keyring on this machine: say so before asking anything
-    password = None
+    password, source = None, "password_command" if password_command else "BULKMAIL_PASSWORD"
     if password_command:
         password = run_password_command(password_command, name)
     elif store or not no_check:
-        password = os.environ.get("BULKMAIL_PASSWORD") or (ask("Password", True) if interactive() else None)
+        password = os.environ.get("BULKMAIL_PASSWORD")
+        if password is None and interactive():
+            password, source = ask("Password", True), "prompt"
         if password is None:
             raise InputError("No password to check and store: run this in a terminal to be asked, or set "
                              "BULKMAIL_PASSWORD for this command.")
     if not no_check:
         with Client(entry.base_url, entry.username, password, account_id=account_id, retry=Retry(attempts=2)) as client:
+            sources = {"username": "command line", "password": source}
+            client.login_hint = credentials_hint(ConnectionSettings(entry.base_url, entry.username, profile=name,
+                                                                    sources=sources))
             client.login()
         say(f"Logged in to {entry.base_url} as {entry.username}; account {client.account_id}")
     if store:
@@ -78,16 +85,23 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
 
 
 def profile_rows() -> list[dict]:
+    """Each profile of the file by name: its settings and where its password comes from, or
+    for one bulkmail cannot use, why (under "error")."""
     from .config import load_config, password_source
 
     config = load_config()
     rows = []
-    for name, entry in sorted(config.profiles.items()):
+    for name in sorted(config.profiles.keys() | config.broken.keys()):
+        entry = config.profiles.get(name)
+        if entry is None:
+            rows.append({"name": name, "default": name == config.default_profile, "error": config.broken[name]})
+            continue
         settings = ConnectionSettings(base_url=entry.base_url, username=entry.username)
         rows.append({"name": name, "base_url": entry.base_url, "username": entry.username,
                      "account_id": entry.account_id or "", "password": password_source(settings, entry),
                      "default": name == config.default_profile, "domains": entry.domains,
-                     "max_remove": entry.max_remove, "password_command": entry.password_command or ""})
+                     "max_remove": entry.max_remove, "password_command": entry.password_command or "",
+                     "error": None})
     return rows
 
 
@@ -104,10 +118,16 @@ def profile_list():
         say("No profiles yet. Add one with: bulkmail profile add NAME --base-url URL --username USER")
         return ExitStatus.OK
     header = ["", "name", "base_url", "username", "account_id", "password"]
-    table = [header] + [["*" if r["default"] else "", *(str(r[k]) for k in header[1:])] for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    # A broken profile shows its mark and name only; why follows the table.
+    table = [header] + [["!" if r["error"] else "*" if r["default"] else "", r["name"],
+                         *(["(cannot be used: see below)"] if r["error"] else [str(r[k]) for k in header[2:]])]
+                        for r in rows]
+    widths = [max(len(line[i]) for line in table if i < 2 or len(line) == len(header)) for i in range(len(header))]
     for line in table:
         say("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for row in rows:
+        if row["error"]:
+            say(f"Profile {row['name']} cannot be used: {row['error']}")
     return ExitStatus.OK
 
 
@@ -118,10 +138,10 @@ def profile_show(name):
     """One profile's settings (never a password)."""
     from .config import load_config
 
-    load_config().profile(name)  # a clear error for an unknown name
+    load_config().profile(name)  # a clear error for an unknown or broken one
     row = next(r for r in profile_rows() if r["name"] == name)
     for key, value in row.items():
-        if key != "name" and value not in ("", None, []):
+        if key not in ("name", "error") and value not in ("", None, []):
             say(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
     return ExitStatus.OK
 
@@ -134,6 +154,12 @@ def profile_remove(name):
     from .config import keyring_delete, load_config
 
     config = load_config()
+    if name in config.broken:  # removing it is one way to mend the file; its keyring entry, if any, stays
+        del config.broken[name], config.broken_values[name]
+        config.default_profile = None if config.default_profile == name else config.default_profile
+        config.save()
+        say(f"Removed profile {name}.")
+        return ExitStatus.OK
     entry = config.profile(name)
     del config.profiles[name]
     if config.default_profile == name:
@@ -160,6 +186,20 @@ def profile_default(name):
     return ExitStatus.OK
 
 
+def profile_path(path: Path, profile: str | None) -> Path:
+    """``path`` with {profile} filled in with the profile's name (which may not leave the folder)."""
+    from .config import profile_name_problem
+
+    if "{profile}" not in str(path):
+        return path
+    if profile is None:
+        raise InputError("-o holds {profile}, but no profile is in use (--profile, BULKMAIL_PROFILE or a default "
+                         "profile). Name one, or take {profile} out of the file name.")
+    if problem := profile_name_problem(profile):
+        raise InputError(problem)
+    return Path(str(path).replace("{profile}", profile))
+
+
 def export_accounts(output, all_profiles, force, base_url, retries, options: ExportOptions) -> int:
     """One export across accounts: a file with a first column 'profile', or one file per
     profile when the name holds {profile}. An account that fails is reported; the others are
@@ -168,7 +208,9 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     from .config import load_config
     from .writing import write_table
 
-    names = sorted(load_config().profiles) if all_profiles else list(dict.fromkeys(state().profiles))
+    config = load_config()  # a broken profile is named among the failures, not skipped in silence
+    every = sorted(config.profiles.keys() | config.broken.keys())
+    names = every if all_profiles else list(dict.fromkeys(state().profiles))
     if not names:
         raise InputError("--all-profiles found no profiles. Add one with: bulkmail profile add NAME --base-url URL "
                          "--username USER")
@@ -176,7 +218,7 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     if str(output) == STDIO:
         raise InputError("An export across profiles writes files; give -o a file name.")
     each = "{profile}" in str(output)
-    paths = {name: Path(str(output).replace("{profile}", name)) for name in names} if each else {}
+    paths = {name: profile_path(output, name) for name in names} if each else {}
     for path in paths.values() or [output]:
         claim_output(path, "--output", force=force)
     failures, columns, collected, accounts = [], [], [], []
@@ -194,16 +236,17 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
                     say(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
                 outcome.update(exit_status=0, mailboxes=result.rows, pages=result.pages)
             accounts.append({"profile": name, "account": client.account_id, "mailboxes": result.rows,
-                             "output": str(paths.get(name, output)), "error": None})
+                             "pages": result.pages, "output": str(paths.get(name, output)), "error": None})
         except BulkmailError as err:
             echo(f"Error: profile {name}: {err}")
             failures.append(err)
-            accounts.append({"profile": name, "account": None, "mailboxes": 0, "output": None, "error": str(err)})
+            accounts.append({"profile": name, "account": None, "mailboxes": 0, "pages": 0, "output": None,
+                             "error": str(err)})
     if not each and len(failures) < len(names):
         count = write_table(output, ["profile", *columns], collected)
         say(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
         record(output=str(output), mailboxes=count)
-    record(accounts=accounts, profile=None, service=None, account=None,
+    record(accounts=accounts, pages=sum(a["pages"] for a in accounts), profile=None, service=None, account=None,
            error="; ".join(f"profile {a['profile']}: {a['error']}" for a in accounts if a["error"]) or None)
     if failures:
         return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED

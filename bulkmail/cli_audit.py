@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
+from .addresses import address_key
 from .audit import AuditLog, Run, runs as audit_runs
 from .cli_common import echo, output_options, record, say, state
 from .errors import BulkmailError, DiskFull, ExitStatus, InputError
@@ -78,7 +79,7 @@ def log_command(email, since, run_id, limit):
 
     if email or run_id:
         found = [item for item in records if item.get("type") == "change" and recent(item)
-                 and (not email or str(item.get("email_address", "")).lower() == email.lower())
+                 and (not email or address_key(str(item.get("email_address", ""))) == address_key(email))
                  and (not run_id or item.get("run_id") == run_id)]
         found = sorted(found, key=lambda item: item.get("time", ""), reverse=True)[:limit]
         lines = [{**item, "operator": runs.get(item.get("run_id"), {}).get("operator"),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .config import DEFAULT_BASE_URL, ConnectionSettings, describe, fill_password, resolve
+from .config import DEFAULT_BASE_URL, ConnectionSettings, credentials_hint, describe, fill_password, resolve
 from .errors import InputError, OutputExists
 from .paths import check_output
 from .records import NOT_ATTEMPTED, PLANNED, STATUSES
@@ -184,6 +184,7 @@ def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Cli
                     concurrency=concurrency, retry=Retry(attempts=retries + 1), profile=settings.profile,
                     cancel=state().cancel)
     record(profile=settings.profile, service=client.base_url)
+    client.login_hint = credentials_hint(settings)
     client.login()
     record(account=client.account_id)
     return client
@@ -319,8 +320,9 @@ def input_facts(path, rows: int) -> dict:
             "sha256": file_hash(source) if source and source.is_file() else None, "rows": rows}
 
 
-def record_result(result, path) -> None:
-    """An import's or a validation's facts for --json: counts, files, input, first problems."""
+def record_result(result, path, quiet=()) -> None:
+    """An import's or a validation's facts for --json: counts, files, input, first problems (not
+    the rows whose status is in ``quiet``, as on the terminal)."""
     from .report import problems
 
     record(counts={str(status): count for status, count in result.counts.items()},
@@ -329,7 +331,7 @@ def record_result(result, path) -> None:
            plan=state().result.get("plan"),
            input=state().result.get("input") or input_facts(path, len(result.rows)),
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
-                     for r in problems(result.rows)[:20]])
+                     for r in problems(result.rows) if r.status not in quiet][:20])
     stopped = getattr(result, "stopped", None) or getattr(result, "refused", None)
     if stopped is not None:
         record(error=str(stopped))
@@ -352,7 +354,7 @@ def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
         say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
         record(plan=str(plan_out))
     print_results(result, quiet)
-    record_result(result, path)
+    record_result(result, path, quiet)
 
 
 def print_results(result, quiet=()) -> None:

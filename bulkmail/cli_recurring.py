@@ -184,11 +184,12 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     from .importer import ImportOptions
     from .paths import default_output
     from .reading import read_table
-    from .sync import SyncOptions, sync
+    from .sync import SyncOptions, limit, sync
     from .undo import undo_path
 
     if add_only and remove_only:
         raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")
+    limit(max_remove, 0)  # a --max-remove that cannot be used stops the sync before the login
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     if plan_out and not dry_run:

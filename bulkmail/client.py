@@ -182,6 +182,9 @@ class Client:
     stops further attempts.
     """
 
+    # The end of a refused login's message: what to check. The CLI says where the credentials came from.
+    login_hint = "Check BULKMAIL_USERNAME and BULKMAIL_PASSWORD."
+
     def __init__(
         self,
         base_url: str,
@@ -244,7 +247,7 @@ class Client:
             check_response(response, "POST", AUTH_PATH)
         except (AuthError, RejectedError) as err:
             raise AuthError(
-                f"Login failed for {self.username}: {err}. Check BULKMAIL_USERNAME and BULKMAIL_PASSWORD.",
+                f"Login failed for {self.username}: {err}. {self.login_hint}",
                 status=err.status,
             ) from None
         body = json_body(response)

@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .addresses import address_key
 from .client import Client
 from .reading import BLANKS, read_table
 from .validate import FALSE, TRUE
@@ -72,7 +73,7 @@ def read_snapshot(path: str | os.PathLike) -> Snapshot:
     names = frame[fields["realname"]] if "realname" in fields else [""] * len(frame)
     for address, flag, name, mailbox_id in zip(frame[fields["email_address"]], executive, names, ids):
         if address:
-            snapshot.mailboxes[address.lower()] = {"email_address": address, "executive": _flag(flag),
+            snapshot.mailboxes[address_key(address)] = {"email_address": address, "executive": _flag(flag),
                                                    "realname": _name(name), "id": _id(mailbox_id)}
     return snapshot
 
@@ -83,7 +84,7 @@ def live_snapshot(client: Client, concurrency: int | None = None) -> Snapshot:
     for page in client.iter_pages(concurrency=concurrency):
         for mailbox in page.items:
             address = str(mailbox.get("email_address", ""))
-            snapshot.mailboxes[address.lower()] = {
+            snapshot.mailboxes[address_key(address)] = {
                 "email_address": address, "executive": _flag(mailbox.get("executive")),
                 "realname": _name(mailbox.get("realname")), "id": _id(mailbox.get("id"))}
     return snapshot

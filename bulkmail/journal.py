@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .addresses import address_key
 from .errors import DiskFull, InputError
 from .paths import journal_dir, now
 from .records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
@@ -219,7 +220,7 @@ class Journal:
         settled = 0
         for row in rows:
             found = saved.get(row.row)
-            if found is None or row.status != PLANNED or found[2].lower() != row.key or found[1] != row.action:
+            if found is None or row.status != PLANNED or address_key(found[2]) != row.key or found[1] != row.action:
                 continue
             _, _, _, status, detail, mailbox, batch, http_status, attempts, sent, logged = found
             row.batch, row.attempts, row.in_doubt, row.logged = batch, attempts or 0, bool(sent), bool(logged)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from .addresses import address_key, domain_key, search_text
 from .client import Client
 from .records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
 from .walk import Walk, walk
@@ -42,7 +44,7 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
     costs round trips; the first page tells how many a walk needs. ``survey``: also note every
     address that passes by and, after a walk, the account's size (the plan wants them; a
     re-read does not). ``concurrency`` 1 reads in the calling thread (a sender worker)."""
-    wanted = {a.lower() for a in addresses}
+    wanted = {address_key(a) for a in addresses}
     live = Live()
     if not wanted:
         return live
@@ -60,7 +62,7 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
                 log.info("the walk could not vouch for every mailbox: %s", "; ".join(state.uncertain))
             return live
     log.info("reading the live state: %d searches", len(wanted))
-    for items in _each(client.search, sorted(wanted), workers):
+    for items in _each(client.search, sorted({search_text(key) for key in wanted}), workers):
         _keep(items, wanted, live, survey)
     return live
 
@@ -88,16 +90,16 @@ def recheck(client: Client, live: Live, addresses: Iterable[str], concurrency: i
     did not see, so that a mailbox the list's changes hid is not taken for missing."""
     if live.complete:
         return
-    missing = sorted({a.lower() for a in addresses} - set(live.mailboxes))
+    missing = {address_key(a) for a in addresses} - set(live.mailboxes)
     log.info("searching for %d addresses the walk did not see", len(missing))
-    for items in _each(client.search, missing, concurrency or client.concurrency):
-        _keep(items, set(missing), live, survey=False)
+    for items in _each(client.search, sorted({search_text(key) for key in missing}), concurrency or client.concurrency):
+        _keep(items, missing, live, survey=False)
     live.complete = True
 
 
 def _keep(items: list[dict], wanted: set[str], live: Live, survey: bool) -> None:
     for mailbox in items:
-        key = str(mailbox.get("email_address", "")).lower()
+        key = address_key(str(mailbox.get("email_address", "")))
         if survey:
             live.seen.add(key)
         if key in wanted:
@@ -105,7 +107,8 @@ def _keep(items: list[dict], wanted: set[str], live: Live, survey: bool) -> None
 
 
 def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
+    """The domain of an address as a key (lower-cased ASCII): what scopes and domains compare."""
+    return domain_key(address.rpartition("@")[2])
 
 
 def domain_in_use(client: Client, domain: str) -> bool:
@@ -192,29 +195,80 @@ def _check_domains(client: Client, plan: Plan, live: Live, concurrency: int | No
 
 
 def _suggest(client: Client, rows: list[Row], live: Live) -> None:
-    """'did you mean …?' for addresses not found: the closest live address of the same domain.
-    A walk saw every address; after searches, one more search by the start of the local part."""
+    """'did you mean …?' for addresses not found: a near-typo of the name in the same domain,
+    else the same name in another domain (acme.co for acme.com); nothing rather than another
+    person. A walk saw every address; after searches, more searches: by the start of the name,
+    and by the name itself in any domain."""
     rows = rows[:SUGGEST_AT_MOST]
     if not rows:
         return
     if live.size is None:
-        locals_ = [row.key.partition("@")[0] for row in rows]
-        for probe in sorted({local[:max(4, len(local) // 2)] for local in locals_}):
+        locals_ = [row.key.rpartition("@")[0] for row in rows]
+        probes = {local[:max(4, len(local) // 2)] for local in locals_} | {f"{local}@" for local in locals_}
+        for probe in sorted(probes):
             page = client.get_page(1, search=probe)  # one page of candidates is plenty
-            live.seen.update(str(m.get("email_address", "")).lower() for m in page.items)
-    by_domain: dict[str, list[str]] = defaultdict(list)
+            live.seen.update(address_key(str(m.get("email_address", ""))) for m in page.items)
+    # Near-typos keep the length class and the numbers: the candidates are grouped by those.
+    similar: dict[tuple, list[str]] = defaultdict(list)
     by_local: dict[str, list[str]] = defaultdict(list)
     for address in live.seen:
         local, _, domain = address.rpartition("@")
-        by_domain[domain].append(address)
-        by_local[local].append(address)
+        similar[domain, len(local), _numbers(local)].append(local)
+        by_local[local].append(domain)
+    lines = {group: "\n".join(locals_) for group, locals_ in similar.items()}
     for row in rows:
         local, _, domain = row.key.rpartition("@")
-        # a typo in the name (same domain), else in the domain (same name: acme.co for acme.com)
-        close = (difflib.get_close_matches(row.key, by_domain.get(domain, []), n=1, cutoff=0.85)
-                 or difflib.get_close_matches(row.key, by_local.get(local, []), n=1, cutoff=0.8))
+        close = _near_typo(local, [lines.get((domain, n, _numbers(local)), "")
+                                   for n in range(len(local) - 2, len(local) + 3)])
         if close:
-            row.detail += f"; did you mean {close[0]}?"
+            row.detail += f"; did you mean {close}@{domain}?"
+        elif elsewhere := difflib.get_close_matches(domain, [d for d in by_local.get(local, ()) if d != domain],
+                                                    n=1, cutoff=0):
+            row.detail += f"; did you mean {local}@{elsewhere[0]}?"
+
+
+def _numbers(local: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"\d+", local))
+
+
+def _near_typo(local: str, texts: list[str]) -> str | None:
+    """The closest name in ``texts`` (names, one a line) a slip of the keyboard away: one edit
+    (a letter wrong, missing, extra, or two swapped) for names of 4 to 7 characters, two from 8
+    on, none below 4 (bob and rob are two people)."""
+    limit = 0 if len(local) < 4 else 1 if len(local) < 8 else 2
+    if not limit:
+        return None
+    # Within `limit` edits one of limit+1 pieces of the name survives intact: a sieve that
+    # str.find runs over each group of names at once, instead of a Python loop over every name.
+    size = len(local) // (limit + 1)
+    names = set()
+    for piece in {local[i * size:(i + 1) * size] for i in range(limit + 1)}:
+        for text in texts:
+            at = text.find(piece)
+            while at >= 0:
+                start, end = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+                names.add(text[start:end if end >= 0 else len(text)])
+                at = text.find(piece, at + 1)
+    found = [(distance, name) for name in names if name != local and (distance := _edits(local, name, limit)) <= limit]
+    return min(found)[1] if found else None
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Edit distance with swaps of neighbours counting one (optimal string alignment); stops
+    early with limit+1 once it cannot stay within ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, row = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
 
 
 def verify(client: Client, rows: list[Row], concurrency: int | None = None, check: bool = True) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .addresses import address_key
 from .client import Client
 from .errors import InputError
 from .plan import read_live
@@ -101,7 +102,7 @@ def stale_changes(plan: dict, client: Client, concurrency: int | None = None) ->
     live = read_live(client, [c["email_address"] for c in plan["changes"]], concurrency, survey=False).mailboxes
     stale = []
     for change in plan["changes"]:
-        now = live.get(change["email_address"].lower())
+        now = live.get(address_key(change["email_address"]))
         where = describe(change)
         if change["action"] == "add" and now:
             stale.append(f"{where}: the mailbox exists now (id {now.get('id')})")

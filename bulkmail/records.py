@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .addresses import address_key
+
 
 class Status(str, Enum):
     """A row's status; its value is the word the report shows (and compares equal to it)."""
@@ -79,8 +81,8 @@ class Row:
 
     @property
     def key(self) -> str:
-        """Addresses compare case-insensitively."""
-        return self.email_address.lower()
+        """Addresses compare by their key (case-insensitively, the domain in ASCII)."""
+        return address_key(self.email_address)
 
     @property
     def done_status(self) -> Status:

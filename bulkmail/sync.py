@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .addresses import address_key, domain_key
 from .client import Client
 from .errors import InputError, Refused
 from .importer import ImportOptions, ImportResult, run_import
@@ -48,10 +49,10 @@ def keep_rules(keep: tuple[str, ...]) -> tuple[list[str], set[str]]:
     for item in keep:
         path = Path(item)
         if path.is_file():
-            addresses |= {line.strip().lower() for line in path.read_text(encoding="utf-8-sig").splitlines()
+            addresses |= {address_key(line.strip()) for line in path.read_text(encoding="utf-8-sig").splitlines()
                           if line.strip() and "@" in line}
         else:
-            patterns.append(item.lower())
+            patterns.append(address_key(item))
     return patterns, addresses
 
 
@@ -74,10 +75,14 @@ def limit(max_remove: str | None, scope_size: int) -> tuple[int, str]:
     try:
         if text.endswith("%"):
             share = float(text[:-1]) / 100
-            return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
-        return int(text), f"--max-remove {text}"
+            if 0 <= share <= 1:
+                return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
+        elif int(text) >= 0:
+            return int(text), f"--max-remove {text}"
     except ValueError:
-        raise InputError(f"--max-remove takes a number or a share, e.g. 50 or 10%; got {max_remove!r}.") from None
+        pass
+    raise InputError(f"--max-remove takes a number of mailboxes (0 or more) or a share of the scope from 0% to 100%, "
+                     f"e.g. 50 or 10%; got {max_remove!r}.")
 
 
 def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
@@ -95,11 +100,11 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
                          "pass --skip-invalid.")
     if not valid:
         raise Refused(f"The roster {sheet.where} has no usable address. Nothing was sent.")
-    scope = {d.lower().lstrip("@") for d in options.scope} or {domain_of(r.email_address) for r in valid}
+    scope = {domain_key(d.lstrip("@")) for d in options.scope} or {domain_of(r.email_address) for r in valid}
     in_scope = [r for r in valid if domain_of(r.email_address) in scope]
     if not in_scope:
         raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
-    live = {str(m.get("email_address", "")).lower(): m for page in client.iter_pages() for m in page.items
+    live = {address_key(str(m.get("email_address", ""))): m for page in client.iter_pages() for m in page.items
             if domain_of(str(m.get("email_address", ""))) in scope}
     resuming = importing.resume and source is not None
     # Rows an interrupted sync sent are live now because of it: the journal settles them (a

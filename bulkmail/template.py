@@ -16,7 +16,7 @@ INSTRUCTIONS = [
     "action: add or remove (pick from the list).",
     "email_address: the full address, e.g. new.hire@acme.com. Only the account's registered domains are accepted.",
     "executive: yes or no (blank means no); used when adding.",
-    "realname: optional, for your own reference; it is copied into the report.",
+    "realname: optional, the person's display name; it is sent with each add and copied into the report.",
     "",
     "Then, in a terminal:",
     "  bulkmail validate this-file.xlsx          offline checks, no changes",

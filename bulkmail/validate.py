@@ -10,6 +10,7 @@ from typing import Iterable, NamedTuple
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+from .addresses import address_key, domain_key
 from .errors import InputError
 from .records import DUPLICATE, INVALID, PLANNED, Row
 from .reading import Sheet
@@ -59,7 +60,8 @@ class Cells(NamedTuple):
     flag: str  # the executive cell, lower-cased
     has_nul: bool
     vouched: bool  # the fast pattern vouches for the address
-    allowed: frozenset[str]  # --domain, lower-cased ('' for none)
+    allowed: frozenset[str]  # --domain, as keys (lower-cased ASCII, see addresses.domain_key)
+    allowed_said: str = ""  # --domain as typed, for the message
 
 
 # The rules, in order: each returns why the row cannot be used, or "" when it can.
@@ -87,9 +89,9 @@ def valid_address(cells: Cells) -> str:
 
 def allowed_domain(cells: Cells) -> str:
     domain = cells.address.rpartition("@")[2]
-    if not cells.allowed or domain.lower() in cells.allowed:
+    if not cells.allowed or domain_key(domain) in cells.allowed:
         return ""
-    return f"domain {domain} is not among --domain {', '.join(sorted(cells.allowed))}"
+    return f"domain {domain} is not among --domain {cells.allowed_said}"
 
 
 def executive_flag(cells: Cells) -> str:
@@ -119,7 +121,8 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     # Vectorised, once for the whole file: the NUL check and the fast address pattern.
     has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     vouched = fast_ok(addresses)
-    allowed = frozenset(d.lower().lstrip("@") for d in domains)
+    allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
+    allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
     # An address cell that reads empty for a reason the reader knows (a formula without a saved
     # value, a merged cell) says that reason instead.
     why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
@@ -129,7 +132,7 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
                                                              vouched):
         row = Row(int(number), act, address, status=PLANNED, realname=name)
         rows.append(row)
-        cells = Cells(address, act, flag, nul, quick, allowed)
+        cells = Cells(address, act, flag, nul, quick, allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
             if number in why_empty and problem == has_address(cells):
@@ -142,20 +145,39 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
 
 
 def _mark_repeats(rows: list[Row]) -> None:
-    """The same action and address again -> duplicate; add and remove of one address -> invalid."""
+    """The same action and address again -> duplicate, or invalid when a repeated add carries
+    other data (only one of the two can be sent); add and remove of one address -> invalid."""
     first: dict[str, dict[str, Row]] = {"add": {}, "remove": {}}
     for row in rows:
         if row.status != PLANNED:
             continue
-        address = row.email_address
-        key = address if address.islower() else address.lower()  # most are: no new string then
+        key = row.key
         seen = first[row.action]
-        if key in seen:
-            row.status, row.detail = DUPLICATE, f"same as row {seen[key].row}"
-        else:
+        if key not in seen:
             seen[key] = row
+        elif other := _other_data(seen[key], row):
+            row.status, row.detail = INVALID, other
+        else:
+            row.status, row.detail = DUPLICATE, f"same as row {seen[key].row}"
     adds, removes = first["add"], first["remove"]
     for key in adds.keys() & removes.keys():
         add, remove = adds[key], removes[key]
         add.status, add.detail = INVALID, f"row {remove.row} removes the same address; keep one of the two rows"
         remove.status, remove.detail = INVALID, f"row {add.row} adds the same address; keep one of the two rows"
+
+
+def _other_data(earlier: Row, row: Row) -> str:
+    """Why a repeated add cannot be a mere duplicate: the data it would send differs ('' if not)."""
+    if row.action != "add":
+        return ""  # a remove sends only the address
+    fields = [("executive", earlier.executive or 0, row.executive or 0),  # blank is sent as 0
+              ("realname", earlier.realname.strip(), row.realname.strip())]
+    differ = [(name, old, new) for name, old, new in fields if old != new]
+    if not differ:
+        return ""
+
+    def said(index: int) -> str:
+        return " and ".join(f"{name} {values[index]!r}" if name == "realname" else f"{name} {values[index]}"
+                            for name, *values in differ)
+
+    return f"row {earlier.row} adds the same address with {said(0)}, this row with {said(1)}; keep one of the two rows"

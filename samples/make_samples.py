@@ -83,7 +83,7 @@ EVERY_ERROR = [
     ("add", "exec.maybe@acme.com", "maybe", "Bad executive flag", "invalid"),
     ("add", "flip.flop@acme.com", "", "Added and removed", "invalid"),
     ("remove", "flip.flop@acme.com", "", "Added and removed", "invalid"),
-    ("add", "New.Starter@acme.com", "", "Same as the first row", "duplicate"),
+    ("add", "New.Starter@acme.com", "no", "New Starter", "duplicate"),  # the same data again
     ("add", "guest@partner.org", "", "Domain not registered", "failed"),
     ("add", "", "", "No address", "invalid"),
     ("add", "formula.name@acme.com", "", "=HYPERLINK(\"http://x\",\"click\")", "added"),

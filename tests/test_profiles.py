@@ -122,6 +122,7 @@ def test_the_config_file_is_written_owner_only(user_folders):
 def test_a_password_in_the_config_file_is_refused(bulkmail, tmp_path, monkeypatch):
     path = tmp_path / "config.toml"
     path.write_text('[profiles.acme]\nusername = "u@acme.com"\npassword = "hunter2"\n')
+    path.chmod(0o600)
     monkeypatch.setenv("BULKMAIL_CONFIG", str(path))
     result = bulkmail("--profile", "acme", "login")
     assert result.code == 2

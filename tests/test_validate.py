@@ -26,7 +26,7 @@ def outcome(rows):
 def test_each_offline_rule_gives_its_own_detail(tmp_path):
     rows = rows_of(tmp_path, "action,email,executive\n"
                              "add,ok@acme.com,yes\n"
-                             "ADD , Ok@Acme.com ,\n"
+                             "ADD , Ok@Acme.com ,YES\n"
                              "delete,x@acme.com,\n"
                              ",y@acme.com,\n"
                              "add,,\n"
@@ -117,7 +117,7 @@ def test_validate_verdicts_equal_email_validators_on_the_corpus(tmp_path):
     ("has_address", dict(address=""), "email address is empty"),
     ("valid_address", dict(address="a@@b", vouched=False),
      "invalid email address 'a@@b': The part after the @-sign contains invalid characters: '@'."),
-    ("allowed_domain", dict(allowed=frozenset({"acme.com"}), address="a@Other.org"),
+    ("allowed_domain", dict(allowed=frozenset({"acme.com"}), allowed_said="acme.com", address="a@Other.org"),
      "domain Other.org is not among --domain acme.com"),
     ("executive_flag", dict(flag="maybe"), "executive must be 1/0, yes/no, true/false or y/n, not 'maybe'"),
 ])
