@@ -43,6 +43,9 @@ MAILBOX_PATH = "/email/mailbox"
 # Ask for big pages; the server says in meta what it granted.
 DEFAULT_PAGE_SIZE = 1000
 PLACEHOLDER_ID = "USSportal.email.model.Mailbox-{}"
+# A token refused this soon after its login was most likely ended by another session of the
+# same user (see Client.renew_after_401), not by its lifetime running out.
+CONTENDED = 5.0
 
 
 @dataclass
@@ -215,6 +218,8 @@ class Client:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self._issued_at = 0.0  # when the current token was issued
+        self._contended = 0  # tokens in a row refused soon after they were issued
         self.cancel = cancel or Cancel()
 
     def __repr__(self) -> str:  # never shows the password or token
@@ -261,6 +266,7 @@ class Client:
         self._token = str(body["access_token"])
         # Renew before the token runs out, leaving a tenth of its life (at most a minute) spare.
         self._expires_at = started + lifetime - min(60.0, lifetime / 10)
+        self._issued_at = started
         self.account_id = self._account_override or str(body.get("accounts_id") or "")
         if not self.account_id:
             raise AuthError("The login answer names no accounts_id; set BULKMAIL_ACCOUNT_ID.")
@@ -275,9 +281,23 @@ class Client:
             return self._token  # type: ignore[return-value]
 
     def renew_after_401(self, used: str) -> str:
-        """Log in again because ``used`` was refused, unless another thread already did."""
+        """Log in again because ``used`` was refused, unless another thread already did.
+
+        A token refused soon after it was issued means another session of the same user ends
+        ours (a service allowing one session per user, and another bulkmail or the console
+        logging in): logging straight back in would end theirs, and both would only refuse
+        each other. So this process steps back first, a jittered while that grows each time it
+        happens in a row, holding the token lock (its other threads wait, holding no slot) and
+        leaving the other session a window to work in; then it logs in and gets its own."""
         with self._lock:
             if self._token == used:
+                if time.monotonic() - self._issued_at < CONTENDED:
+                    self._contended += 1
+                    waited = self.wait_before(self._contended)
+                    log.info("token refused %.1fs after login (another session of this user?); stepped back %.1fs",
+                             time.monotonic() - self._issued_at, waited)
+                else:
+                    self._contended = 0
                 log.info("token refused (401); logging in again")
                 self.login()
             return self._token  # type: ignore[return-value]
@@ -330,8 +350,6 @@ class Client:
                     if refused > self.retry.attempts:
                         return response  # check_response() turns it into AuthError
                     self.renew_after_401(token)
-                    if refused > 1:
-                        self.wait_before(refused - 1)
                     attempt -= 1  # a refused token is not a failed attempt of the call
                     continue
                 if response.status_code != 429 and response.status_code < 500:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import random
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -30,3 +34,28 @@ def status_colours(path, sheet: str = "Results") -> dict[str, str]:
     """The XLSX report's colour for each status value: its conditional formatting rules."""
     rules = openpyxl.load_workbook(path)[sheet].conditional_formatting
     return {rule.formula[0].strip('"'): rule.dxf.fill.bgColor.rgb[-6:] for cf in rules for rule in cf.rules}
+
+
+def wave(folder: Path, sandbox, adds: int, removes: int, name: str = "wave.csv") -> tuple[Path, set[str]]:
+    """A file of new addresses to add and existing ones to remove; returns it and the expected end state."""
+    existing = [f"leaver{n}@acme.com" for n in range(removes)] + ["stays@acme.com"]
+    for address in existing:
+        sandbox.store.add(address)
+    lines = ["action,email_address"] + [f"add,hire{n}@acme.{'co.uk' if n % 3 else 'com'}" for n in range(adds)]
+    body = lines[1:] + [f"remove,{a}" for a in existing[:removes]]
+    random.Random(adds).shuffle(body)
+    lines = lines[:1] + body
+    expected = {line.split(",")[1] for line in lines[1:] if line.startswith("add")} | {"stays@acme.com"}
+    return write_csv(folder / name, lines), expected
+
+
+def start(sandbox, folder: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, BULKMAIL_BASE_URL=sandbox.url, BULKMAIL_USERNAME=sandbox.settings.username,
+               BULKMAIL_PASSWORD=sandbox.settings.password)
+    return subprocess.Popen([sys.executable, "-m", "bulkmail", *args], cwd=folder, env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def report_path(out: str, folder: Path) -> Path:
+    """The report a run names: its own, or for --resume of a finished run, that run's."""
+    return folder / out.rstrip("\n").rpartition("Report: ")[2]

@@ -6,8 +6,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,31 +20,7 @@ from bulkmail.paths import journal_dir
 from bulkmail.retry import Retry, Throttle, parse_retry_after
 from bulkmail.client import Client
 from bulkmail.sandbox import Fault
-from helpers import DELETES, POSTS, read_report, write_csv
-
-
-def wave(folder: Path, sandbox, adds: int, removes: int, name: str = "wave.csv") -> tuple[Path, set[str]]:
-    """A file of new addresses to add and existing ones to remove; returns it and the expected end state."""
-    existing = [f"leaver{n}@acme.com" for n in range(removes)] + ["stays@acme.com"]
-    for address in existing:
-        sandbox.store.add(address)
-    lines = ["action,email_address"] + [f"add,hire{n}@acme.{'co.uk' if n % 3 else 'com'}" for n in range(adds)]
-    lines += [f"remove,{a}" for a in existing[:removes]]
-    random.Random(adds).shuffle(lines[1:])
-    expected = {line.split(",")[1] for line in lines[1:] if line.startswith("add")} | {"stays@acme.com"}
-    return write_csv(folder / name, lines), expected
-
-
-def start(sandbox, folder: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, BULKMAIL_BASE_URL=sandbox.url, BULKMAIL_USERNAME=sandbox.settings.username,
-               BULKMAIL_PASSWORD=sandbox.settings.password)
-    return subprocess.Popen([sys.executable, "-m", "bulkmail", *args], cwd=folder, env=env, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def report_path(out: str, folder: Path) -> Path:
-    """The report a run names: its own, or for --resume of a finished run, that run's."""
-    return folder / out.rstrip("\n").rpartition("Report: ")[2]
+from helpers import DELETES, POSTS, read_report, report_path, start, wave, write_csv
 
 
 def interrupted_mid_send(folder: Path) -> bool:
