@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from corpus import CORPUS, EXISTING  # noqa: E402
 
-from bulkmail.cli import run  # noqa: E402
+from bulkmail.cli.main import run  # noqa: E402
 from bulkmail.sandbox import Sandbox  # noqa: E402
 
 SAMPLES = HERE.parent / "samples"

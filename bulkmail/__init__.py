@@ -16,11 +16,11 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it. Imported on first use (PEP 562), so that the
 # command line's --help and --version do not pay for requests and pandas.
 _EXPORTS = {
-    "Client": "client", "check_response": "client",
+    "Client": "api.client", "check_response": "api.client",
     "BulkmailError": "errors", "ExitStatus": "errors",
-    "ExportOptions": "export", "export_mailboxes": "export",
-    "ImportOptions": "importer", "ImportResult": "importer", "ReadOptions": "importer", "check_file": "importer",
-    "import_file": "importer", "run_import": "importer",
+    "ExportOptions": "jobs.export", "export_mailboxes": "jobs.export",
+    "ImportOptions": "jobs.change", "ImportResult": "jobs.change", "ReadOptions": "jobs.change",
+    "check_file": "jobs.change", "import_file": "jobs.change", "run_import": "jobs.change",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -9,9 +9,9 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from bulkmail.cli import Environment, run
-from bulkmail.client import Client
-from bulkmail.retry import Retry
+from bulkmail.cli.main import Environment, run
+from bulkmail.api.client import Client
+from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Sandbox, Settings
 
 

@@ -194,7 +194,7 @@ def test_resume_with_fresh_is_refused_before_anything_is_read(bulkmail, sandbox)
 def test_help_and_version_do_not_import_the_heavy_libraries():
     import subprocess
     import sys
-    code = ("import sys; from bulkmail.cli import run; run(['--version']); run(['import', '--help']); "
+    code = ("import sys; from bulkmail.cli.main import run; run(['--version']); run(['import', '--help']); "
             "print(sorted(m for m in ('pandas', 'requests', 'openpyxl', 'werkzeug') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines()[-1] == "[]"

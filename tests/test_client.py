@@ -9,9 +9,9 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from bulkmail.client import Client, check_base_url
+from bulkmail.api.client import Client, check_base_url
 from bulkmail.errors import ApiError, AuthError, InputError, RejectedError, UnreachableError
-from bulkmail.retry import Retry
+from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
 
 

@@ -8,8 +8,8 @@ import openpyxl
 import pytest
 from helpers import read_report
 
-from bulkmail.export import COLUMNS, ExportOptions, export_mailboxes
-from bulkmail.writing import neutralise
+from bulkmail.jobs.export import COLUMNS, ExportOptions, export_mailboxes
+from bulkmail.files.writing import neutralise
 
 
 def read_csv(path):

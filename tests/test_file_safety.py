@@ -9,9 +9,9 @@ import zipfile
 import openpyxl
 import pytest
 
-from bulkmail import workbook
+from bulkmail.files import workbook
 from bulkmail.errors import InputError
-from bulkmail.reading import read_table
+from bulkmail.files.reading import read_table
 from helpers import write_csv
 
 

@@ -7,13 +7,13 @@ import csv
 import openpyxl
 import pytest
 
-from bulkmail.client import Client
+from bulkmail.api.client import Client
 from bulkmail.errors import ExitStatus
-from bulkmail.importer import ImportOptions, import_file, load, run_import
-from bulkmail.plan import make_plan, verify
-from bulkmail.retry import Retry
+from bulkmail.jobs.change import ImportOptions, import_file, load, run_import
+from bulkmail.jobs.planning import make_plan, verify
+from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
-from bulkmail.send import LOST_ANSWER, Sender
+from bulkmail.jobs.send import LOST_ANSWER, Sender
 from corpus import CORPUS, EXISTING
 from helpers import DELETES, POSTS, SAMPLES, read_report, status_colours, write_csv
 

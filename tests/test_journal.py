@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.journal import Journal
+from bulkmail.jobs.journal import Journal
 from bulkmail.records import Row
 from helpers import write_csv
 

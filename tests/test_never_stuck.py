@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from bulkmail.client import Client
-from bulkmail.export import ExportOptions, export_mailboxes
-from bulkmail.importer import load
-from bulkmail.plan import make_plan, verify
-from bulkmail.retry import Retry
+from bulkmail.api.client import Client
+from bulkmail.jobs.export import ExportOptions, export_mailboxes
+from bulkmail.jobs.change import load
+from bulkmail.jobs.planning import make_plan, verify
+from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault, Sandbox, Settings
-from bulkmail.send import Sender
+from bulkmail.jobs.send import Sender
 from helpers import POSTS, read_report, report_path, start, wave, write_csv
 
 LIST = ("GET", "/email/mailbox/v2")

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.reading import read_table
+from bulkmail.files.reading import read_table
 from helpers import read_report
 
 

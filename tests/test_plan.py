@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bulkmail.errors import ServiceError
-from bulkmail.importer import ImportOptions, import_file, load
-from bulkmail.plan import domain_in_use, make_plan, read_live
+from bulkmail.jobs.change import ImportOptions, import_file, load
+from bulkmail.jobs.planning import domain_in_use, make_plan, read_live
 from bulkmail.sandbox import Fault
 from helpers import write_csv
 

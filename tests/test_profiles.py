@@ -310,7 +310,7 @@ def test_import_applies_the_profiles_domains_and_max_remove(bulkmail, sandbox, m
 
 
 def test_the_sandbox_refuses_another_accounts_header_with_403(three_accounts):
-    from bulkmail.client import Client
+    from bulkmail.api.client import Client
     from bulkmail.errors import AuthError
 
     first, second, _ = three_accounts.accounts

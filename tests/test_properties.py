@@ -7,11 +7,11 @@ import csv
 import openpyxl
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bulkmail.importer import check_file
-from bulkmail.cells import unmark
-from bulkmail.reading import BLANKS
-from bulkmail.writing import FORMULA_START, neutralise, write_table
-from bulkmail.xlsx import SPECIAL
+from bulkmail.jobs.change import check_file
+from bulkmail.files.cells import unmark
+from bulkmail.files.reading import BLANKS
+from bulkmail.files.writing import FORMULA_START, neutralise, write_table
+from bulkmail.files.xlsx import SPECIAL
 
 # Any text a cell can hold (XML cannot carry most control characters; CSV cannot carry NUL).
 cell_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=40)

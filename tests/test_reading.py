@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.reading import read_table
+from bulkmail.files.reading import read_table
 from corpus import (aliases, excel_sep_line, excel_unicode_text, excel_utf8_bom, german_excel, hr_workbook,
                     powershell_export)
 
@@ -119,8 +119,8 @@ def test_cell_longer_than_excel_allows_is_refused_with_row_and_column(tmp_path):
 
 
 def test_csv_with_more_rows_than_excel_is_refused(tmp_path, monkeypatch):
-    import bulkmail.reading
-    monkeypatch.setattr(bulkmail.reading, "EXCEL_MAX_ROWS", 3)  # the same rule at a testable size
+    import bulkmail.files.reading
+    monkeypatch.setattr(bulkmail.files.reading, "EXCEL_MAX_ROWS", 3)  # the same rule at a testable size
     path = tmp_path / "big.csv"
     path.write_text("action,email\n" + "add,a@acme.com\n" * 4)
     with pytest.raises(InputError, match=r"^big.csv has 5 rows, more than Excel's 3: split it into smaller files.$"):

@@ -207,7 +207,7 @@ def test_a_plan_of_another_account_or_version_is_refused(bulkmail, sandbox, tmp_
                                                       f"{sandbox.settings.account_id} ({sandbox.url}); this login is "
                                                       "for account another-account")
     monkeypatch.delenv("BULKMAIL_ACCOUNT_ID")
-    from bulkmail.plans import digest
+    from bulkmail.jobs.planfile import digest
     content = {k: v for k, v in plan.items() if k != "digest"}
     content["version"] = 99
     (tmp_path / "v99.json").write_text(json.dumps({**content, "digest": digest(content)}))

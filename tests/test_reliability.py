@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.importer import ImportOptions, import_file, load, open_journal
-from bulkmail.plan import make_plan
-from bulkmail.send import Sender
-from bulkmail.journal import Journal
-from bulkmail.paths import journal_dir
-from bulkmail.retry import Retry, Throttle, parse_retry_after
-from bulkmail.client import Client
+from bulkmail.jobs.change import ImportOptions, import_file, load, open_journal
+from bulkmail.jobs.planning import make_plan
+from bulkmail.jobs.send import Sender
+from bulkmail.jobs.journal import Journal
+from bulkmail.files.paths import journal_dir
+from bulkmail.api.retry import Retry, Throttle, parse_retry_after
+from bulkmail.api.client import Client
 from bulkmail.sandbox import Fault
 from helpers import DELETES, POSTS, read_report, report_path, start, wave, write_csv
 

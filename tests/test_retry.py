@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bulkmail.retry import Retry, Throttle
+from bulkmail.api.retry import Retry, Throttle
 
 
 @pytest.mark.parametrize("method,status,reached,retry", [

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bulkmail.addresses import address_key
-from bulkmail.importer import ImportOptions, import_file
-from bulkmail.reading import read_table
-from bulkmail.validate import validate
+from bulkmail.jobs.change import ImportOptions, import_file
+from bulkmail.files.reading import read_table
+from bulkmail.jobs.validate import validate
 from helpers import read_report
 
 UNICODE, ASCII = "user@exämple.com", "USER@XN--EXMPLE-CUA.COM"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bulkmail.importer import load
-from bulkmail.plan import make_plan
+from bulkmail.jobs.change import load
+from bulkmail.jobs.planning import make_plan
 from bulkmail.sandbox import Fault
-from bulkmail.send import LOST_ANSWER, Sender, chunks
+from bulkmail.jobs.send import LOST_ANSWER, Sender, chunks
 from helpers import write_csv
 
 

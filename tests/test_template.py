@@ -7,8 +7,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bulkmail.reading import read_table
-from bulkmail.template import write_template
+from bulkmail.files.reading import read_table
+from bulkmail.files.template import write_template
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

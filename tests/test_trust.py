@@ -12,12 +12,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bulkmail.client import Client
+from bulkmail.api.client import Client
 from bulkmail.errors import Refused
-from bulkmail.importer import ImportOptions, check_rails, import_file, load, open_journal
-from bulkmail.plan import Plan, make_plan
+from bulkmail.jobs.change import ImportOptions, check_rails, import_file, load, open_journal
+from bulkmail.jobs.planning import Plan, make_plan
 from bulkmail.records import Row
-from bulkmail.retry import Retry
+from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
 from helpers import DELETES, POSTS, read_report, status_colours, write_csv
 
@@ -403,7 +403,7 @@ def test_help_texts_say_what_they_mean(bulkmail):
 
 def test_every_option_of_every_command_has_a_description():
     import click
-    from bulkmail.cli import cli
+    from bulkmail.cli.main import cli
     bare = [f"{name} {param.opts[0]}" for name, command in cli.commands.items() for param in command.params
             if isinstance(param, click.Option) and not param.help]
     assert bare == []
@@ -417,7 +417,7 @@ def test_counts_of_one_are_singular(bulkmail, sandbox, tmp_path):
 
 
 def test_the_demo_ends_with_a_command_that_works_when_copied(bulkmail):
-    from bulkmail.cli import SAMPLES as SHIPPED
+    from bulkmail.cli.main import SAMPLES as SHIPPED
     result = bulkmail("demo", "-q")
     hint = result.out.splitlines()[-1]
     assert hint == (f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME=admin@acme.com "

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bulkmail.errors import InputError
-from bulkmail.reading import read_table
-from bulkmail.validate import address_problem, fast_ok, validate
+from bulkmail.files.reading import read_table
+from bulkmail.jobs.validate import address_problem, fast_ok, validate
 
 
 def rows_of(tmp_path, text: str, **options):
@@ -122,7 +122,7 @@ def test_validate_verdicts_equal_email_validators_on_the_corpus(tmp_path):
     ("executive_flag", dict(flag="maybe"), "executive must be 1/0, yes/no, true/false or y/n, not 'maybe'"),
 ])
 def test_each_rule_alone_says_what_is_wrong_and_passes_a_good_row(rule, cells, problem):
-    from bulkmail import validate as rules
+    from bulkmail.jobs import validate as rules
     good = rules.Cells(address="a@acme.com", action="add", flag="yes", has_nul=False, vouched=True,
                        allowed=frozenset())
     check = getattr(rules, rule)

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from .cancel import Cancel
-from .config import DEFAULT_BASE_URL
-from .errors import (
+from ..cancel import Cancel
+from ..config import DEFAULT_BASE_URL
+from ..errors import (
     ApiError,
     AuthError,
     InDoubtError,
@@ -33,7 +33,7 @@ from .errors import (
     UnreachableError,
 )
 from .retry import CHANGES, Retry, Throttle, parse_retry_after
-from .words import plural
+from ..words import plural
 
 log = logging.getLogger("bulkmail")
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from .cli_audit import audited
-from .cli_common import (claim_output, connect, connection_options, force_option, input_facts, max_duration_option,
+from .log import audited
+from .common import (claim_output, connect, connection_options, force_option, input_facts, max_duration_option,
                          output_options, record, say, settings_for)
-from .errors import ExitStatus
-from .paths import REPORTS, timestamp, unused_path
-from .words import plural
+from ..errors import ExitStatus
+from ..files.paths import REPORTS, timestamp, unused_path
+from ..words import plural
 
 LIVE = "live"
 
@@ -28,8 +28,8 @@ LIVE = "live"
 @connection_options
 def diff_command(old, new, output, as_import, force, base_url, concurrency, retries):
     """Compare two exports (or 'live' for the service now): what appeared, disappeared, changed."""
-    from . import diff
-    from .writing import write_table
+    from ..jobs import diff
+    from ..files.writing import write_table
 
     inputs = [p for p in (old, new) if p != LIVE]
     kind = "undo-diff" if as_import else "diff"
@@ -108,12 +108,12 @@ def tell_finished(result, what: str) -> bool:
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
-    from .cli_common import confirmation, state, tell_run
-    from .errors import InputError
-    from .importer import ImportOptions, refuse_unfinished, run_import
-    from .paths import default_output
-    from .plans import check_target, load_plan, plan_rows, refuse_stale, stale_changes
-    from .undo import undo_path
+    from .common import confirmation, state, tell_run
+    from ..errors import InputError
+    from ..jobs.change import ImportOptions, refuse_unfinished, run_import
+    from ..files.paths import default_output
+    from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
+    from ..files.undo import undo_path
 
     if resume and fresh:
         raise InputError("--resume cannot be combined with --fresh.")
@@ -179,13 +179,13 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from .cli_common import confirmation, parse_mapping, report_reading, state, tell_run
-    from .errors import InputError
-    from .importer import ImportOptions
-    from .paths import default_output
-    from .reading import read_table
-    from .sync import SyncOptions, limit, sync
-    from .undo import undo_path
+    from .common import confirmation, parse_mapping, report_reading, state, tell_run
+    from ..errors import InputError
+    from ..jobs.change import ImportOptions
+    from ..files.paths import default_output
+    from ..files.reading import read_table
+    from ..jobs.sync import SyncOptions, limit, sync
+    from ..files.undo import undo_path
 
     if add_only and remove_only:
         raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import BLANKS, MARK, unmark
-from .errors import InputError
+from ..errors import InputError
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
 from .workbook import SheetFacts, TooBig, scan_workbook, tell_facts

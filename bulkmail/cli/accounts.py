@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli_audit import audited
-from .cli_common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
-from .config import ConnectionSettings, credentials_hint
-from .errors import BulkmailError, ExitStatus, InputError
-from .paths import REPORTS, STDIO, timestamp, unused_path
-from .retry import Retry
-from .words import plural
+from .log import audited
+from .common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
+from ..config import ConnectionSettings, credentials_hint
+from ..errors import BulkmailError, ExitStatus, InputError
+from ..files.paths import REPORTS, STDIO, timestamp, unused_path
+from ..api.retry import Retry
+from ..words import plural
 
 if TYPE_CHECKING:
-    from .export import ExportOptions
+    from ..jobs.export import ExportOptions
 
 
 @click.group()
@@ -41,9 +41,9 @@ def profile():
 @output_options
 def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
     """Add a profile; the password is checked by one login and stored in the OS keyring."""
-    from .client import Client
-    from .client import check_base_url
-    from .config import Profile, load_config, profile_name_problem, run_password_command, _keyring, keyring_set
+    from ..api.client import Client
+    from ..api.client import check_base_url
+    from ..config import Profile, load_config, profile_name_problem, run_password_command, _keyring, keyring_set
 
     if problem := profile_name_problem(name):
         raise InputError(problem)
@@ -87,7 +87,7 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
 def profile_rows() -> list[dict]:
     """Each profile of the file by name: its settings and where its password comes from, or
     for one bulkmail cannot use, why (under "error")."""
-    from .config import load_config, password_source
+    from ..config import load_config, password_source
 
     config = load_config()
     rows = []
@@ -136,7 +136,7 @@ def profile_list():
 @output_options
 def profile_show(name):
     """One profile's settings (never a password)."""
-    from .config import load_config
+    from ..config import load_config
 
     load_config().profile(name)  # a clear error for an unknown or broken one
     row = next(r for r in profile_rows() if r["name"] == name)
@@ -151,7 +151,7 @@ def profile_show(name):
 @output_options
 def profile_remove(name):
     """Remove a profile, and its keyring entry unless another profile uses the same login."""
-    from .config import keyring_delete, load_config
+    from ..config import keyring_delete, load_config
 
     config = load_config()
     if name in config.broken:  # removing it is one way to mend the file; its keyring entry, if any, stays
@@ -176,7 +176,7 @@ def profile_remove(name):
 @output_options
 def profile_default(name):
     """Make a profile the one used when no --profile is given."""
-    from .config import load_config
+    from ..config import load_config
 
     config = load_config()
     config.profile(name)
@@ -188,7 +188,7 @@ def profile_default(name):
 
 def profile_path(path: Path, profile: str | None) -> Path:
     """``path`` with {profile} filled in with the profile's name (which may not leave the folder)."""
-    from .config import profile_name_problem
+    from ..config import profile_name_problem
 
     if "{profile}" not in str(path):
         return path
@@ -204,9 +204,9 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     """One export across accounts: a file with a first column 'profile', or one file per
     profile when the name holds {profile}. An account that fails is reported; the others are
     written all the same (exit 1, or the failure's own code when every account failed)."""
-    from .export import collect_mailboxes, export_mailboxes
-    from .config import load_config
-    from .writing import write_table
+    from ..jobs.export import collect_mailboxes, export_mailboxes
+    from ..config import load_config
+    from ..files.writing import write_table
 
     config = load_config()  # a broken profile is named among the failures, not skipped in silence
     every = sorted(config.profiles.keys() | config.broken.keys())

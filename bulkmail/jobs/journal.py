@@ -17,10 +17,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .addresses import address_key
-from .errors import DiskFull, InputError
-from .paths import journal_dir, now
-from .records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
+from ..addresses import address_key
+from ..errors import DiskFull, InputError
+from ..files.paths import journal_dir, now
+from ..records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
 
 # Statuses a resumed run keeps: the service's state was read or changed for that row.
 SETTLED = {ADDED, REMOVED, ALREADY_PRESENT, NOT_FOUND}

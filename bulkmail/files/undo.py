@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import InputError
-from .records import ADDED, REMOVED, Row
+from ..errors import InputError
+from ..records import ADDED, REMOVED, Row
 from .writing import write_table
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .importer import ImportOptions, ImportResult
+    from ..api.client import Client
+    from ..jobs.change import ImportOptions, ImportResult
     from .reading import Sheet
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
@@ -81,8 +81,8 @@ class UndoTarget:
 def find_run(run_id: str) -> UndoTarget:
     """The run ``run_id`` of the audit log and its undo file, read and checked offline. A run
     that is unknown, unfinished, changed nothing, or whose undo file is gone: InputError."""
-    from .audit import AuditLog, runs
-    from .importer import load
+    from ..audit import AuditLog, runs
+    from ..jobs.change import load
 
     log = AuditLog()
     every = runs(log.records())
@@ -113,8 +113,8 @@ def undo_run(client: Client, target: UndoTarget, options: ImportOptions, *, repo
     """Apply a run's undo file like an import of it (a plan against the live service, the
     rails, the prompt, a journal, the report and the undo's own undo file); refused when the
     login is for another account or service than the run's."""
-    from .importer import run_import
-    from .plans import check_target
+    from ..jobs.change import run_import
+    from ..jobs.planfile import check_target
 
     check_target(target.run, client, target.describe(), made="ran on", remedy="")
     return run_import(client, target.table, target.rows, options, report=report, confirm=confirm, source=target.undo,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 # Canonical field -> header aliases, compared after normalise_header(); earlier aliases win.
 ALIASES = {

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
-from .errors import InputError, OutputExists
+from ..errors import InputError, OutputExists
 
 REPORTS = Path("reports")
 STDIO = "-"  # a file name meaning standard input or output

@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from .client import Client
-from .fields import REPORT_COLUMNS
-from .errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
+from ..api.client import Client
+from ..files.fields import REPORT_COLUMNS
+from ..errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
-from .paths import default_output, fallback_folder, now, unused_path
-from .plan import Plan, make_plan, verify
-from .records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, VALID, Row
-from .report import counts, exit_status, write_report
+from ..files.paths import default_output, fallback_folder, now, unused_path
+from .planning import Plan, make_plan, verify
+from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, VALID, Row
+from ..files.report import counts, exit_status, write_report
 from .send import Sender
-from .reading import Sheet, read_table
-from .undo import CANNOT_COME_BACK, undo_path, write_undo
+from ..files.reading import Sheet, read_table
+from ..files.undo import CANNOT_COME_BACK, undo_path, write_undo
 
 if TYPE_CHECKING:
-    from .audit import Run
+    from ..audit import Run
 from .validate import validate
 
 # A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
@@ -124,8 +124,8 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
 
 def audit_facts(source: str | os.PathLike) -> list[tuple[str, object]]:
     """Who ran it, where, with which version, on which exact input: for the report's Summary."""
-    from . import __version__
-    from .audit import operator
+    from .. import __version__
+    from ..audit import operator
     from .journal import file_hash
 
     user, host = operator()

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .config import DEFAULT_BASE_URL, ConnectionSettings, credentials_hint, describe, fill_password, resolve
-from .errors import InputError, OutputExists
-from .paths import check_output
-from .records import NOT_ATTEMPTED, PLANNED, STATUSES
-from .retry import Retry
-from .words import plural
+from ..config import DEFAULT_BASE_URL, ConnectionSettings, credentials_hint, describe, fill_password, resolve
+from ..errors import InputError, OutputExists
+from ..files.paths import check_output
+from ..records import NOT_ATTEMPTED, PLANNED, STATUSES
+from ..api.retry import Retry
+from ..words import plural
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .importer import ReadOptions
+    from ..api.client import Client
+    from ..jobs.change import ReadOptions
 
 log = logging.getLogger("bulkmail")
 # The terminal lists this many rows to look at; the report has them all.
@@ -47,7 +47,7 @@ class State:
     hidden_rows = False  # --hidden-rows: read the rows a workbook hides
 
     def __init__(self, env: Environment | None = None):
-        from .cancel import Cancel
+        from ..cancel import Cancel
 
         self.profiles: list[str] = []  # --profile, in the order given
         self.env = env or Environment()
@@ -111,7 +111,7 @@ def max_duration_option(f):
         if value is None:
             return
         seconds = parse_duration(value)
-        from .errors import TimeLimit
+        from ..errors import TimeLimit
 
         reason = TimeLimit(f"--max-duration {value} ran out")
         timer = threading.Timer(seconds, ctx.ensure_object(State).cancel.set, [reason])
@@ -176,7 +176,7 @@ def ask(label: str, secret: bool) -> str:
 def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
     """A logged-in client; the password is asked without echo when nothing else has it and
     the run is interactive."""
-    from .client import Client
+    from ..api.client import Client
     fill_password(settings, ask if interactive() else None)
     for line in describe(settings):
         log.info(line)
@@ -260,7 +260,7 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def reading_options(sheet, mapping, action, domains, only=()) -> ReadOptions:
     """How to read the input, from the shared file options."""
-    from .importer import ReadOptions
+    from ..jobs.change import ReadOptions
 
     return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                        domains=tuple(domains), only=tuple(only), hidden_rows=state().hidden_rows)
@@ -313,7 +313,7 @@ def plan_tally(rows):
 
 def input_facts(path, rows: int) -> dict:
     """The input as the audit log and --json name it: absolute path, SHA-256, data rows."""
-    from .journal import file_hash
+    from ..jobs.journal import file_hash
 
     source = None if str(path) == "-" else Path(path)
     return {"path": str(source.resolve()) if source else "-",
@@ -323,7 +323,7 @@ def input_facts(path, rows: int) -> dict:
 def record_result(result, path, quiet=()) -> None:
     """An import's or a validation's facts for --json: counts, files, input, first problems (not
     the rows whose status is in ``quiet``, as on the terminal)."""
-    from .report import problems
+    from ..files.report import problems
 
     record(counts={str(status): count for status, count in result.counts.items()},
            report=str(result.report) if result.report else None,
@@ -347,7 +347,7 @@ def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
     if result.refused is not None:
         echo(f"Warning: the real run would be refused: {result.refused}")
     if plan_out and result.stopped is None:
-        from .plans import build_plan, write_plan
+        from ..jobs.planfile import build_plan, write_plan
 
         facts = state().result["input"]
         write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
@@ -360,7 +360,7 @@ def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
 def print_results(result, quiet=()) -> None:
     """The counts, the first rows to look at (not those whose status is in ``quiet``),
     warnings, and where the report is."""
-    from .report import problems
+    from ..files.report import problems
 
     say(f"Results: {tally_line(result.counts)}")
     look = [row for row in problems(result.rows) if row.status not in quiet]
@@ -376,7 +376,7 @@ def print_results(result, quiet=()) -> None:
     for warning in result.warnings:
         echo(f"Warning: {warning}")
     if getattr(result, "undo", None):
-        from .undo import CANNOT_COME_BACK
+        from ..files.undo import CANNOT_COME_BACK
 
         removed = result.counts.get("removed")
         what = plural(removed or 0, "removed mailbox", "removed mailboxes")

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .addresses import address_key, domain_key
-from .client import Client
-from .errors import InputError, Refused
-from .importer import ImportOptions, ImportResult, run_import
-from .plan import domain_of
-from .reading import Sheet
+from ..addresses import address_key, domain_key
+from ..api.client import Client
+from ..errors import InputError, Refused
+from .change import ImportOptions, ImportResult, run_import
+from .planning import domain_of
+from ..files.reading import Sheet
 from .journal import Journal
-from .records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
+from ..records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
 from .validate import validate
 
 # By default a sync may remove at most this share of the scope, or this many mailboxes.

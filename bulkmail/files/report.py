@@ -7,10 +7,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from .errors import ExitStatus
+from ..errors import ExitStatus
 from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
-from .progress import progress as progress_bar
-from .records import ENDED_WELL, NO_OPS, QUIET, STATUSES, Row, Status
+from ..progress import progress as progress_bar
+from ..records import ENDED_WELL, NO_OPS, QUIET, STATUSES, Row, Status
 from .reading import Sheet
 from .writing import Style, write_table
 

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from .addresses import address_key, domain_key, search_text
-from .client import Client
-from .records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
-from .walk import Walk, walk
+from ..addresses import address_key, domain_key, search_text
+from ..api.client import Client
+from ..records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
+from ..api.walk import Walk, walk
 
 log = logging.getLogger("bulkmail")
 # Up to this many addresses, searching each costs about what one page of a walk would;

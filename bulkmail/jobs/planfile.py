@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .addresses import address_key
-from .client import Client
-from .errors import InputError
-from .plan import read_live
-from .reading import Sheet
-from .records import PLANNED, WOULD_ADD, WOULD_REMOVE, Row
+from ..addresses import address_key
+from ..api.client import Client
+from ..errors import InputError
+from .planning import read_live
+from ..files.reading import Sheet
+from ..records import PLANNED, WOULD_ADD, WOULD_REMOVE, Row
 
 FORMAT, VERSION = "bulkmail-plan", 1
 SHOW_STALE = 5  # stale changes listed in the refusal
@@ -34,7 +34,7 @@ def digest(content: dict) -> str:
 
 def build_plan(client: Client, rows: list[Row], counts: dict, source: dict) -> dict:
     """The plan of a dry run's rows (would_add / would_remove), with the live facts of each."""
-    from . import __version__
+    from .. import __version__
 
     changes = []
     for row in rows:
@@ -125,7 +125,7 @@ def describe(change: dict) -> str:
 def applied_before(plan: dict, path: Path, account: str) -> dict | None:
     """The last apply of this plan that changed something: from the audit log (run_id, time,
     report), else from the plan's journal (time and report only)."""
-    from .audit import AuditLog, runs
+    from ..audit import AuditLog, runs
     from .journal import Journal, file_hash
 
     sha256 = file_hash(path)

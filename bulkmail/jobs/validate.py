@@ -10,10 +10,10 @@ from typing import Iterable, NamedTuple
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from .addresses import address_key, domain_key
-from .errors import InputError
-from .records import DUPLICATE, INVALID, PLANNED, Row
-from .reading import Sheet
+from ..addresses import address_key, domain_key
+from ..errors import InputError
+from ..records import DUPLICATE, INVALID, PLANNED, Row
+from ..files.reading import Sheet
 
 ACTIONS = {"add", "remove"}
 TRUE = {"1", "yes", "true", "y"}

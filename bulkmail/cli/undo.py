@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .cli_audit import audited
-from .cli_common import claim_output, connect, input_facts, record, say, settings_for
-from .cli_recurring import change_options, run_outcome, tell_finished
-from .words import plural
+from .log import audited
+from .common import claim_output, connect, input_facts, record, say, settings_for
+from .recurring import change_options, run_outcome, tell_finished
+from ..words import plural
 
 
 @click.command("undo")
@@ -18,11 +18,11 @@ from .words import plural
 def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove,
                  force, base_url, concurrency, retries):
     """Revert a run by its id (bulkmail log lists them): its undo file, planned against the live service, then applied."""
-    from .cli_common import confirmation, state, tell_run
-    from .errors import InputError
-    from .importer import ImportOptions
-    from .paths import default_output
-    from .undo import find_run, undo_path, undo_run
+    from .common import confirmation, state, tell_run
+    from ..errors import InputError
+    from ..jobs.change import ImportOptions
+    from ..files.paths import default_output
+    from ..files.undo import find_run, undo_path, undo_run
 
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")

@@ -19,18 +19,18 @@ from typing import Iterator, TextIO
 
 import click
 
-from . import __version__
-from .cli_accounts import export_accounts, profile, profile_path
-from .cli_audit import audited, log_command
-from .cli_recurring import apply_command, diff_command, sync_command
-from .cli_undo import undo_command
-from .cli_common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
+from .. import __version__
+from .accounts import export_accounts, profile, profile_path
+from .log import audited, log_command
+from .recurring import apply_command, diff_command, sync_command
+from .undo import undo_command
+from .common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, max_duration_option, output_options, print_results,
                          reading_options, record, record_result, report_option, report_reading, say, settings_for,
                          state, tell_run)
-from .errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
-from .paths import REPORTS, STDIO, default_output, timestamp, unused_path
-from .words import plural
+from ..errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
+from ..files.paths import REPORTS, STDIO, default_output, timestamp, unused_path
+from ..words import plural
 
 # The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
 # use them, so that --help, --version and completion start in a blink.
@@ -65,7 +65,7 @@ cli.add_command(undo_command)
 @click.option("--save", is_flag=True, help="Store the typed password in the OS keyring for this address and user.")
 def login(base_url, retries, save):
     """Check the credentials and print the account id."""
-    from .config import keyring_set
+    from ..config import keyring_set
 
     settings = settings_for(base_url=base_url)
     client = connect(settings, 1, retries)
@@ -95,7 +95,7 @@ def login(base_url, retries, save):
 @connection_options
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
-    from .export import ExportOptions, export_mailboxes
+    from ..jobs.export import ExportOptions, export_mailboxes
     options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency, progress=not state().quiet)
     if all_profiles or len(state().profiles) > 1:
         return export_accounts(output, all_profiles, force, base_url, retries, options)
@@ -149,7 +149,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
             fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    from .importer import ImportOptions, load, run_import
+    from ..jobs.change import ImportOptions, load, run_import
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     from_stdin = str(path) == STDIO
@@ -162,7 +162,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         claim_output(plan_out, "--plan-out", inputs=[path], force=force, formats=(".json",))
     report = claim_output(report or default_output(path), "--report", inputs=[path], force=force)
     if not dry_run:
-        from .undo import undo_path
+        from ..files.undo import undo_path
         claim_output(undo_path(report), "the undo file", inputs=[path], force=force)
     settings = settings_for(base_url=base_url, domains=domains, max_remove=max_remove)
     table, rows = load(path, reading_options(sheet, mapping, action, settings.domains, only))
@@ -198,7 +198,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
 @output_options
 def validate(path, sheet, action, mapping, domains, only, force, report):
     """Check a file offline (never touches the network) and report every row's problems."""
-    from .importer import check_file
+    from ..jobs.change import check_file
     report = claim_output(report or default_output(path, "validation"), "--report", inputs=[path], force=force)
     result = check_file(path, reading_options(sheet, mapping, action, settings_for(domains=domains).domains, only),
                         report=report)
@@ -215,7 +215,7 @@ def validate(path, sheet, action, mapping, domains, only, force, report):
 @output_options
 def template(output, force):
     """Write an import template to fill in."""
-    from .template import write_template
+    from ..files.template import write_template
     claim_output(output, "-o", force=force)
     say(f"Wrote {write_template(output)}")
     record(output=str(output))
@@ -274,8 +274,8 @@ def template(output, force):
               help="Customer accounts to serve, each with its own login, id, domains and mailboxes.")
 def sandbox(host, port, mailboxes, accounts, **knobs):
     """Run the local API emulator (every variant of the API, with fault knobs)."""
-    from .client import is_loopback
-    from .sandbox import Sandbox, Settings
+    from ..api.client import is_loopback
+    from ..sandbox import Sandbox, Settings
 
     if not is_loopback(host):
         raise InputError(f"The sandbox listens on loopback only; {host} is not a loopback address.")
@@ -297,7 +297,7 @@ def sandbox(host, port, mailboxes, accounts, **knobs):
 
 
 # The demo's inputs ship with the package, so the demo works outside a checkout too.
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 @cli.command()
@@ -306,10 +306,10 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 @output_options
 def demo(output_dir):
     """A full cycle on a built-in sandbox: export the mailboxes, import a sample sheet, report."""
-    from .client import Client
-    from .export import ExportOptions, export_mailboxes
-    from .importer import ImportOptions, load, run_import
-    from .sandbox import Sandbox
+    from ..api.client import Client
+    from ..jobs.export import ExportOptions, export_mailboxes
+    from ..jobs.change import ImportOptions, load, run_import
+    from ..sandbox import Sandbox
 
     sample = SAMPLES / "onboarding-wave.xlsx"
     if not sample.is_file():

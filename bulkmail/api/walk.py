@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from .client import LIST_PATH, Client, Page
-from .errors import ServiceError
+from ..errors import ServiceError
 
 log = logging.getLogger("bulkmail")
 # How often a page boundary, or a page shorter than meta promised, is read again before the

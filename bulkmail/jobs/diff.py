@@ -7,11 +7,11 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .addresses import address_key
-from .client import Client
-from .reading import BLANKS, read_table
+from ..addresses import address_key
+from ..api.client import Client
+from ..files.reading import BLANKS, read_table
 from .validate import FALSE, TRUE
-from .writing import FORMULA_START
+from ..files.writing import FORMULA_START
 
 APPEARED, DISAPPEARED, CHANGED = "appeared", "disappeared", "changed"
 COLUMNS = ["status", "email_address", "executive_old", "executive_new", "realname_old", "realname_new", "id_old",

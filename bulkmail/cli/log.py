@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from .addresses import address_key
-from .audit import AuditLog, Run, runs as audit_runs
-from .cli_common import echo, output_options, record, say, state
-from .errors import BulkmailError, DiskFull, ExitStatus, InputError
+from ..addresses import address_key
+from ..audit import AuditLog, Run, runs as audit_runs
+from .common import echo, output_options, record, say, state
+from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..api.client import Client
 
 
 @contextmanager

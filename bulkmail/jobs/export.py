@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .client import Client
-from .progress import progress as progress_bar
-from .walk import Walk, walk
-from .writing import write_table
+from ..api.client import Client
+from ..progress import progress as progress_bar
+from ..api.walk import Walk, walk
+from ..files.writing import write_table
 
 COLUMNS = ["id", "email_address_id", "email_address", "executive", "realname", "is_ad_mailbox"]
 

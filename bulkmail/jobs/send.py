@@ -13,13 +13,13 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Sequence
 
-from .client import Client
-from .errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError,
+from ..api.client import Client
+from ..errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError,
                      UnreachableError)
-from .plan import Plan, domain_of, lookup, name_not_kept
-from .progress import progress as progress_bar
-from .records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
-from .words import plural
+from .planning import Plan, domain_of, lookup, name_not_kept
+from ..progress import progress as progress_bar
+from ..records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
+from ..words import plural
 
 log = logging.getLogger("bulkmail")
 LOST_ANSWER = "the answer was lost; re-reading showed the change applied"

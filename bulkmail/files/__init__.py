@@ -1,0 +1,1 @@
+"""Spreadsheets: reading, writing, cells, the import columns, output paths, template, report, undo files."""
