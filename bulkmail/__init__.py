@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it. Imported on first use (PEP 562), so that the
 # command line's --help and --version do not pay for requests and pandas.
 _EXPORTS = {
-    "Client": "api.client", "check_response": "api.client",
+    "Client": "api.client", "check_response": "api.http",
     "BulkmailError": "errors", "ExitStatus": "errors",
     "ExportOptions": "jobs.export", "export_mailboxes": "jobs.export",
     "ImportOptions": "jobs.change", "ImportResult": "jobs.change", "ReadOptions": "jobs.change",

@@ -9,7 +9,9 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from bulkmail.api.client import Client, check_base_url
+from bulkmail.api.walk import walk
+from bulkmail.api.client import Client
+from bulkmail.api.http import check_base_url
 from bulkmail.errors import ApiError, AuthError, InputError, RejectedError, UnreachableError
 from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
@@ -70,7 +72,7 @@ def test_login_does_not_follow_a_redirect_that_would_carry_the_password():
 @pytest.mark.parametrize("settings", [{"page_size_max": 7}], indirect=True)
 def test_pages_follow_the_granted_page_size_and_cover_every_mailbox_once(client, sandbox):
     sandbox.store.seed(50, sandbox.settings.domains)
-    pages = list(client.iter_pages(page_size=1000, concurrency=3))
+    pages = list(walk(client, page_size=1000, concurrency=3))
     assert [len(p.items) for p in pages] == [7] * 7 + [1]
     ids = [m["id"] for p in pages for m in p.items]
     assert sorted(ids) == sorted(sandbox.store.mailboxes) and len(set(ids)) == 50
@@ -81,14 +83,14 @@ def test_pages_follow_the_granted_page_size_and_cover_every_mailbox_once(client,
 @pytest.mark.parametrize("settings", [{"ignore_page_size": True, "page_size_default": 20}], indirect=True)
 def test_a_server_ignoring_page_size_is_walked_by_its_meta(client, sandbox):
     sandbox.store.seed(45, sandbox.settings.domains)
-    pages = list(client.iter_pages(page_size=500))
+    pages = list(walk(client, page_size=500))
     assert [len(p.items) for p in pages] == [20, 20, 5]
 
 
 @pytest.mark.parametrize("settings", [{"send_meta": False, "page_size_max": 10}], indirect=True)
 def test_a_server_giving_no_page_count_is_walked_until_a_short_page(client, sandbox):
     sandbox.store.seed(25, sandbox.settings.domains)
-    pages = list(client.iter_pages(concurrency=3))
+    pages = list(walk(client, concurrency=3))
     assert [len(p.items) for p in pages] == [10, 10, 5]
     assert len({m["id"] for p in pages for m in p.items}) == 25
 
@@ -97,14 +99,14 @@ def test_a_server_giving_no_page_count_is_walked_until_a_short_page(client, sand
 def test_a_server_giving_no_page_count_and_ignoring_page_is_still_detected(client, sandbox):
     sandbox.store.seed(25, sandbox.settings.domains)
     with pytest.raises(ApiError, match="returned the same mailboxes for page 2 as for page 1"):
-        list(client.iter_pages())
+        list(walk(client))
 
 
 @pytest.mark.parametrize("settings", [{"ignore_page": True, "page_size_max": 10}], indirect=True)
 def test_a_server_repeating_the_same_page_is_detected_instead_of_looped(client, sandbox):
     sandbox.store.seed(30, sandbox.settings.domains)
     with pytest.raises(ApiError, match=r"returned the same mailboxes for page \d+ as for page 1; the server ignores paging"):
-        list(client.iter_pages(concurrency=1))
+        list(walk(client, concurrency=1))
 
 
 def test_expired_token_gets_one_new_login_and_the_call_is_replayed(client, sandbox):

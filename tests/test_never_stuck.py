@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from bulkmail.api.walk import walk
 from bulkmail.api.client import Client
 from bulkmail.jobs.export import ExportOptions, export_mailboxes
 from bulkmail.jobs.change import load
 from bulkmail.jobs.planning import make_plan, verify
 from bulkmail.api.retry import Retry
-from bulkmail.sandbox import Fault, Sandbox, Settings
+from bulkmail.sandbox import Fault
 from bulkmail.jobs.send import Sender
 from helpers import POSTS, read_report, report_path, start, wave, write_csv
 
@@ -55,7 +56,7 @@ def test_a_token_renewed_while_the_only_slot_is_taken_does_not_deadlock(sandbox)
     client.throttle.limit = 1  # as after a 429 halved it
     sandbox.on_request(lambda request: sandbox.store.expire_tokens() if request.args.get("page") == "3" else None)
     pages = []
-    finishes(lambda: pages.extend(client.iter_pages()))
+    finishes(lambda: pages.extend(walk(client)))
     assert sum(len(page.items) for page in pages) == 60
     assert sandbox.store.requests[("POST", "/auth")] >= 2
 
@@ -69,7 +70,7 @@ def test_revoked_tokens_at_every_concurrency_are_renewed_without_a_hang(sandbox)
                         retry=Retry(attempts=10, sleep=lambda seconds: None))
         client.login()
         pages = []
-        finishes(lambda: pages.extend(client.iter_pages()))
+        finishes(lambda: pages.extend(walk(client)))
         assert sum(len(page.items) for page in pages) == 200
 
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from bulkmail.jobs.change import check_file
 from bulkmail.files.cells import unmark
 from bulkmail.files.reading import BLANKS
-from bulkmail.files.writing import FORMULA_START, neutralise, write_table
+from bulkmail.files.cells import FORMULA_START
+from bulkmail.files.writing import neutralise, write_table
 from bulkmail.files.xlsx import SPECIAL
 
 # Any text a cell can hold (XML cannot carry most control characters; CSV cannot carry NUL).

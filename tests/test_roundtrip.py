@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bulkmail.files.cells import BLANKS, needs_mark, unmark
 from bulkmail.files.reading import read_table
-from bulkmail.files.writing import FORMULA_START, neutralise, write_table
+from bulkmail.files.cells import FORMULA_START
+from bulkmail.files.writing import neutralise, write_table
 from helpers import read_report, write_csv
 
 # Any text a cell can hold but NUL (a NUL makes its row invalid on purpose), surrogates (no file

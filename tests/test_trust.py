@@ -12,9 +12,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from bulkmail.api.walk import count
 from bulkmail.api.client import Client
 from bulkmail.errors import Refused
-from bulkmail.jobs.change import ImportOptions, check_rails, import_file, load, open_journal
+from bulkmail.jobs.change import ImportOptions, import_file, load, open_journal
+from bulkmail.jobs.rails import check_rails
 from bulkmail.jobs.planning import Plan, make_plan
 from bulkmail.records import Row
 from bulkmail.api.retry import Retry
@@ -189,7 +191,7 @@ def test_mass_removal_rail_counts_the_account_when_the_server_gives_no_page_coun
 def test_client_count_walks_the_list_when_the_server_gives_no_total(client, sandbox):
     sandbox.store.seed(45, sandbox.settings.domains)
     client.login()
-    assert client.count() == 45
+    assert count(client) == 45
 
 
 @pytest.mark.parametrize("settings", [{"send_meta": False, "ignore_page": True}], indirect=True)

@@ -1,39 +1,22 @@
-"""The API client: login and token refresh, one check_response(), paging, add and remove.
+"""The API client: one logged-in view of an account — a page of the list, add, remove.
 
-Nothing here prints. Messages never carry the password or the token: requests' own exception
-texts are not passed on whole, only their kind and the method and path.
-"""
+Nothing here prints. Walking the whole list is walk.py's; answers and the URL policy are
+http.py's; tokens are auth.py's."""
 
 from __future__ import annotations
 
-import html
-import ipaddress
 import logging
-import re
-import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
-from urllib.parse import urlsplit
+from typing import Iterable
 
 import requests
-import urllib3
 
 from ..cancel import Cancel
-from ..config import DEFAULT_BASE_URL
-from ..errors import (
-    ApiError,
-    AuthError,
-    InDoubtError,
-    InputError,
-    RejectedError,
-    RetriableError,
-    ServiceError,
-    TooLargeError,
-    UnreachableError,
-)
-from .retry import CHANGES, Retry, Throttle, parse_retry_after
-from ..words import plural
+from ..errors import AuthError, InDoubtError, RejectedError, RetriableError, ServiceError, UnreachableError
+from .auth import Grant, Tokens
+from .http import check_base_url, check_response, describe, gave_up, json_body, never_sent, retriable
+from .retry import CHANGES, Retry, Throttle
 
 log = logging.getLogger("bulkmail")
 
@@ -43,9 +26,6 @@ MAILBOX_PATH = "/email/mailbox"
 # Ask for big pages; the server says in meta what it granted.
 DEFAULT_PAGE_SIZE = 1000
 PLACEHOLDER_ID = "USSportal.email.model.Mailbox-{}"
-# A token refused this soon after its login was most likely ended by another session of the
-# same user (see Client.renew_after_401), not by its lifetime running out.
-CONTENDED = 5.0
 
 
 @dataclass
@@ -59,113 +39,6 @@ class Page:
     page_size: int
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(url: str) -> str:
-    """The base URL without a trailing slash; refuse plain http:// except to this machine."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"The base URL {url!r} is not an http(s) URL. Use e.g. {DEFAULT_BASE_URL}.")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(
-            f"Refusing to send credentials over plain http:// to {parts.hostname}. "
-            "Use https://, or http:// only for a sandbox on this machine (127.0.0.1 or localhost)."
-        )
-    return url.strip().rstrip("/")
-
-
-def json_body(response: requests.Response) -> object:
-    """The answer's JSON, or None when it has no body or the body is not JSON (any 2xx is
-    accepted without one; proxies answer with HTML)."""
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def server_message(response: requests.Response) -> str:
-    """The server's own words: JSON message/error, else the text of a (proxy) page, shortened."""
-    body = json_body(response)
-    if isinstance(body, dict):
-        for key in ("message", "error", "detail", "error_description"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                return body[key].strip()
-    text = response.text or ""
-    if "<" in text and ">" in text:
-        text = re.sub(r"(?is)<(head|script|style)\b.*?</\1>", " ", text)
-        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-    text = " ".join(text.split())
-    return text[:200] + ("…" if len(text) > 200 else "")
-
-
-def check_response(response: requests.Response, method: str, path: str) -> requests.Response:
-    """Return a 2xx answer; raise the typed error that says what to do with any other."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return response
-    message = f"{status} {response.reason or ''}".rstrip() + f" for {method} {path}"
-    detail = server_message(response)
-    if detail:
-        message += f": {detail}"
-    if status in (401, 403):
-        raise AuthError(message, status=status)
-    if status == 413:
-        raise TooLargeError(message, status=status)
-    if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise RetriableError(message, status=status, retry_after=retry_after)
-    if status in (400, 404, 409, 422):
-        raise RejectedError(message, status=status)
-    raise ServiceError(message, status=status)
-
-
-def _retriable(response: requests.Response, method: str, path: str) -> RetriableError:
-    """The RetriableError check_response() raises for a 429 or 5xx answer."""
-    try:
-        check_response(response, method, path)
-    except RetriableError as err:
-        return err
-    raise AssertionError("not a retriable answer")  # pragma: no cover
-
-
-def _gave_up(base_url: str, error: ApiError, attempt: int) -> str:
-    tries = plural(attempt, "attempt")
-    if error.status is None:
-        return f"Cannot reach {base_url} ({error}); gave up after {tries}. Check --base-url and the network."
-    return f"The service kept failing ({error}); gave up after {tries}. Try again later."
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request surely did not reach the server (connect failed), so even a
-    change can be sent again without doubt."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
-def _describe(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(exc, requests.ReadTimeout):
-        return "no answer in time (read timeout)"
-    if _never_sent(exc):
-        return "connection refused or host not found"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS certificate could not be verified (set REQUESTS_CA_BUNDLE for a corporate proxy)"
-    return "connection dropped"
-
-
 class Client:
     """A logged-in view of one account. Thread-safe: pages and batches may run in parallel.
 
@@ -175,8 +48,8 @@ class Client:
     Lock order. A thread holds at most one of these at a time and never waits for one while
     holding the other, so no cycle (no deadlock) can form:
 
-    1. the token lock ``_lock``: held while logging in (single flight); the login's own
-       request takes no throttle slot;
+    1. the token lock (``tokens``, auth.py): held while logging in (single flight); the
+       login's own request takes no throttle slot;
     2. a throttle slot: held around one HTTP exchange only, with a token already in hand.
 
     A request gets its token before it takes a slot; a 401 gives the slot back, renews the
@@ -215,12 +88,8 @@ class Client:
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-        self._issued_at = 0.0  # when the current token was issued
-        self._contended = 0  # tokens in a row refused soon after they were issued
         self.cancel = cancel or Cancel()
+        self.tokens = Tokens(self._log_in, self.wait_before)
 
     def __repr__(self) -> str:  # never shows the password or token
         return f"Client({self.base_url!r}, username={self.username!r})"
@@ -237,8 +106,13 @@ class Client:
     # -- login -------------------------------------------------------------------------
 
     def login(self) -> str:
-        """Log in with a multipart form; return the account id. Redirects are not followed:
-        they would carry the password to another address."""
+        """Log in with a multipart form (again, if logged in); return the account id."""
+        self.tokens.log_in()
+        return self.account_id  # type: ignore[return-value]
+
+    def _log_in(self) -> Grant:
+        """One login exchange. Redirects are not followed: they would carry the password to
+        another address."""
         files = {"username": (None, self.username), "password": (None, self._password)}
         started = time.monotonic()
         response = self._send("POST", AUTH_PATH, authenticated=False, files=files)
@@ -263,44 +137,12 @@ class Client:
                 "Use an API user without 2FA."
             )
         lifetime = float(body.get("expires_in") or 3600)
-        self._token = str(body["access_token"])
-        # Renew before the token runs out, leaving a tenth of its life (at most a minute) spare.
-        self._expires_at = started + lifetime - min(60.0, lifetime / 10)
-        self._issued_at = started
         self.account_id = self._account_override or str(body.get("accounts_id") or "")
         if not self.account_id:
             raise AuthError("The login answer names no accounts_id; set BULKMAIL_ACCOUNT_ID.")
         log.debug("logged in as %s, account %s, token valid %ss", self.username, self.account_id, lifetime)
-        return self.account_id
-
-    def fresh_token(self) -> str:
-        """The current token, after logging in again when it is about to run out."""
-        with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at:
-                self.login()
-            return self._token  # type: ignore[return-value]
-
-    def renew_after_401(self, used: str) -> str:
-        """Log in again because ``used`` was refused, unless another thread already did.
-
-        A token refused soon after it was issued means another session of the same user ends
-        ours (a service allowing one session per user, and another bulkmail or the console
-        logging in): logging straight back in would end theirs, and both would only refuse
-        each other. So this process steps back first, a jittered while that grows each time it
-        happens in a row, holding the token lock (its other threads wait, holding no slot) and
-        leaving the other session a window to work in; then it logs in and gets its own."""
-        with self._lock:
-            if self._token == used:
-                if time.monotonic() - self._issued_at < CONTENDED:
-                    self._contended += 1
-                    waited = self.wait_before(self._contended)
-                    log.info("token refused %.1fs after login (another session of this user?); stepped back %.1fs",
-                             time.monotonic() - self._issued_at, waited)
-                else:
-                    self._contended = 0
-                log.info("token refused (401); logging in again")
-                self.login()
-            return self._token  # type: ignore[return-value]
+        # Renew before the token runs out, leaving a tenth of its life (at most a minute) spare.
+        return Grant(str(body["access_token"]), started + lifetime - min(60.0, lifetime / 10), started)
 
     # -- transport ---------------------------------------------------------------------
 
@@ -328,16 +170,16 @@ class Client:
         while True:
             self.cancel.check()
             attempt += 1
-            token = self.fresh_token() if authenticated else None  # before a slot, never inside one
+            token = self.tokens.fresh() if authenticated else None  # before a slot, never inside one
             started = time.monotonic()
             try:
                 response = self._exchange(method, path, token, **kwargs)
                 log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code,
                           1000 * (time.monotonic() - started))
             except requests.exceptions.SSLError as exc:
-                raise UnreachableError(f"Cannot reach {self.base_url}: {_describe(exc)}") from None
+                raise UnreachableError(f"Cannot reach {self.base_url}: {describe(exc)}") from None
             except requests.RequestException as exc:
-                error, reached = RetriableError(f"{method} {path}: {_describe(exc)}"), not _never_sent(exc)
+                error, reached = RetriableError(f"{method} {path}: {describe(exc)}"), not never_sent(exc)
             else:
                 if token is not None:
                     self.throttle.record(response.status_code == 429)
@@ -349,16 +191,16 @@ class Client:
                     refused += 1
                     if refused > self.retry.attempts:
                         return response  # check_response() turns it into AuthError
-                    self.renew_after_401(token)
+                    self.tokens.renew_after_401(token)
                     attempt -= 1  # a refused token is not a failed attempt of the call
                     continue
                 if response.status_code != 429 and response.status_code < 500:
                     return response
-                error, reached = _retriable(response, method, path), True
+                error, reached = retriable(response, method, path), True
             if not self.retry.is_retry(method, error.status, reached=reached, change=change):
                 raise InDoubtError(str(error), status=error.status)
             if self.retry.is_exhausted(attempt, login_unreachable=not authenticated and error.status is None):
-                raise UnreachableError(_gave_up(self.base_url, error, attempt), status=error.status)
+                raise UnreachableError(gave_up(self.base_url, error, attempt), status=error.status)
             wait = self.wait_before(attempt, error.retry_after)
             log.info("%s; waited %.1fs before attempt %d", error, wait, attempt + 1)
 
@@ -399,32 +241,6 @@ class Client:
         elif total_pages is None:  # no count at all: a full page means there may be another
             total_pages = number + 1 if items and len(items) >= size else number
         return Page(number, items, total, total_pages, size)
-
-    def iter_pages(self, search: str | None = None, page_size: int | None = None, concurrency: int | None = None,
-                   state=None) -> Iterator[Page]:
-        """Yield every page, each mailbox once, complete while others change the list (see
-        walk.py); ``state`` (a walk.Walk) learns what the walk could not be sure of."""
-        from .walk import walk
-
-        return walk(self, search, page_size, concurrency, state)
-
-    def count(self) -> int | None:
-        """How many mailboxes the account holds: ``meta.total``, or a walk of the list when the
-        server gives no count; None when neither can tell (a server that ignores paging)."""
-        first = self.get_page(1, page_size=1)
-        if first.total is not None:
-            return first.total
-        try:
-            return len({m.get("id") for page in self.iter_pages() for m in page.items})
-        except UnreachableError:
-            raise
-        except ServiceError:  # e.g. a server that ignores paging cannot be counted
-            return None
-
-    def search(self, text: str) -> list[dict]:
-        """Every mailbox the server's (substring) search returns for ``text``; read in the
-        calling thread (a sender worker's re-read runs no pool of its own)."""
-        return [item for page in self.iter_pages(search=text, concurrency=1) for item in page.items]
 
     def add(self, items: Iterable[dict]) -> object:
         """POST one batch of new mailboxes (dicts with email_address, executive and optionally

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from .client import LIST_PATH, Client, Page
-from ..errors import ServiceError
+from ..errors import ServiceError, UnreachableError
 
 log = logging.getLogger("bulkmail")
 # How often a page boundary, or a page shorter than meta promised, is read again before the
@@ -217,7 +217,24 @@ def _ids(page: Page) -> list:
     return [_id(item) for item in page.items]
 
 
-def mailboxes(pages: Iterable[Page]) -> Iterator[dict]:
-    """Every mailbox of these pages."""
-    for page in pages:
-        yield from page.items
+def search(client: Client, text: str) -> list[dict]:
+    """Every mailbox the server's (substring) search returns for ``text``; read in the calling
+    thread (a sender worker's re-read runs no pool of its own)."""
+    return [item for page in walk(client, search=text, concurrency=1) for item in page.items]
+
+
+def count(client: Client) -> int | None:
+    """How many mailboxes the account holds: ``meta.total``, or a walk of the list when the
+    server gives no count; None when neither can tell (a server that ignores paging)."""
+    first = client.get_page(1, page_size=1)
+    if first.total is not None:
+        return first.total
+    state = Walk()
+    try:
+        for _ in walk(client, state=state):
+            pass
+    except UnreachableError:
+        raise
+    except ServiceError:  # e.g. a server that ignores paging cannot be counted
+        return None
+    return state.mailboxes

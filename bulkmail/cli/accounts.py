@@ -42,7 +42,7 @@ def profile():
 def profile_add(name, base_url, username, account_id, domains, max_remove, password_command, no_keyring, no_check):
     """Add a profile; the password is checked by one login and stored in the OS keyring."""
     from ..api.client import Client
-    from ..api.client import check_base_url
+    from ..api.http import check_base_url
     from ..config import Profile, load_config, profile_name_problem, run_password_command, _keyring, keyring_set
 
     if problem := profile_name_problem(name):

@@ -274,7 +274,7 @@ def template(output, force):
               help="Customer accounts to serve, each with its own login, id, domains and mailboxes.")
 def sandbox(host, port, mailboxes, accounts, **knobs):
     """Run the local API emulator (every variant of the API, with fault knobs)."""
-    from ..api.client import is_loopback
+    from ..api.http import is_loopback
     from ..sandbox import Sandbox, Settings
 
     if not is_loopback(host):

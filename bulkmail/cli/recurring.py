@@ -184,7 +184,8 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     from ..jobs.change import ImportOptions
     from ..files.paths import default_output
     from ..files.reading import read_table
-    from ..jobs.sync import SyncOptions, limit, sync
+    from ..jobs.rails import limit
+    from ..jobs.sync import SyncOptions, sync
     from ..files.undo import undo_path
 
     if add_only and remove_only:

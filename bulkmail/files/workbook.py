@@ -10,8 +10,12 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .xlsx import column_letter
+
+if TYPE_CHECKING:
+    from .reading import Sheet
 
 ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # Excel's escape of a character XML cannot carry
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .cells import FORMULA_START, MARK, needs_mark  # noqa: F401 (FORMULA_START: for callers)
+from .cells import MARK, needs_mark
 from .paths import STDIO, output_format
 from .xlsx import SheetSpec, write_xlsx
 

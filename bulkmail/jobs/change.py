@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..api.client import Client
+from .rails import check_rails
 from ..files.fields import REPORT_COLUMNS
 from ..errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from ..audit import Run
 from .validate import validate
 
-# A plan removing more than this share of the account, and more than MASS_MIN mailboxes,
-# needs --allow-mass-remove: a wrong column or sheet should not empty a tenant.
-MASS_SHARE, MASS_MIN = 0.2, 20
 
 
 @dataclass(frozen=True)
@@ -145,24 +143,6 @@ def refuse_unfinished(source: str | os.PathLike, account: str) -> None:
 def _unfinished(name: str, started: str) -> InputError:
     return InputError(f"An interrupted run of {name} from {started} is not finished. Pass --resume to finish it "
                       "(rows it applied keep their status), or --fresh to start over.")
-
-
-def check_rails(client: Client, plan: Plan, max_remove: int | None, allow_mass_remove: bool) -> None:
-    """Refuse (before anything is sent) a plan that removes more than the user allowed."""
-    count = len(plan.to_remove)
-    if max_remove is not None and count > max_remove:
-        raise Refused(f"The plan removes {count} mailboxes, more than --max-remove {max_remove}. Nothing was sent. "
-                      "Check the file, or raise --max-remove.")
-    if count > MASS_MIN and not allow_mass_remove:
-        # The plan's walk counted the account; else the service says, or a walk counts it.
-        total = plan.account_size if plan.account_size is not None else client.count()
-        if total is None:
-            raise Refused(f"The plan removes {count} mailboxes, and the service does not tell how many the account "
-                          "has, so bulkmail cannot rule out a mass removal. Nothing was sent. If that is really "
-                          "intended, add --allow-mass-remove.")
-        if count > MASS_SHARE * total:
-            raise Refused(f"The plan removes {count} of the account's {total} mailboxes ({count / max(total, 1):.0%}). "
-                          "Nothing was sent. If that is really intended, add --allow-mass-remove.")
 
 
 def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from ..addresses import address_key
 from ..api.client import Client
+from ..api.walk import walk
 from ..files.reading import BLANKS, read_table
 from .validate import FALSE, TRUE
-from ..files.writing import FORMULA_START
+from ..files.cells import FORMULA_START
 
 APPEARED, DISAPPEARED, CHANGED = "appeared", "disappeared", "changed"
 COLUMNS = ["status", "email_address", "executive_old", "executive_new", "realname_old", "realname_new", "id_old",
@@ -81,7 +82,7 @@ def read_snapshot(path: str | os.PathLike) -> Snapshot:
 def live_snapshot(client: Client, concurrency: int | None = None) -> Snapshot:
     """The service now, read in one walk."""
     snapshot = Snapshot(f"the live service ({client.base_url}, account {client.account_id})")
-    for page in client.iter_pages(concurrency=concurrency):
+    for page in walk(client, concurrency=concurrency):
         for mailbox in page.items:
             address = str(mailbox.get("email_address", ""))
             snapshot.mailboxes[address_key(address)] = {

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 from ..addresses import address_key, domain_key, search_text
 from ..api.client import Client
 from ..records import ALREADY_PRESENT, NOT_FOUND, PLANNED, SENT, Row
-from ..api.walk import Walk, walk
+from ..api.walk import Walk, search, walk
 
 log = logging.getLogger("bulkmail")
 # Up to this many addresses, searching each costs about what one page of a walk would;
@@ -62,7 +62,7 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
                 log.info("the walk could not vouch for every mailbox: %s", "; ".join(state.uncertain))
             return live
     log.info("reading the live state: %d searches", len(wanted))
-    for items in _each(client.search, sorted({search_text(key) for key in wanted}), workers):
+    for items in _each(lambda text: search(client, text), sorted({search_text(key) for key in wanted}), workers):
         _keep(items, wanted, live, survey)
     return live
 
@@ -92,7 +92,7 @@ def recheck(client: Client, live: Live, addresses: Iterable[str], concurrency: i
         return
     missing = {address_key(a) for a in addresses} - set(live.mailboxes)
     log.info("searching for %d addresses the walk did not see", len(missing))
-    for items in _each(client.search, sorted({search_text(key) for key in missing}), concurrency or client.concurrency):
+    for items in _each(lambda text: search(client, text), sorted({search_text(key) for key in missing}), concurrency or client.concurrency):
         _keep(items, missing, live, survey=False)
     live.complete = True
 
@@ -114,7 +114,7 @@ def domain_of(address: str) -> str:
 def domain_in_use(client: Client, domain: str) -> bool:
     """Does the account hold at least one mailbox in ``domain``? (A search for '@domain' is a
     substring match, so '@acme.com' also finds '@acme.com.au': look for an exact one.)"""
-    for page in client.iter_pages(search=f"@{domain}", page_size=100, concurrency=1):
+    for page in walk(client, search=f"@{domain}", page_size=100, concurrency=1):
         if any(domain_of(str(m.get("email_address", ""))) == domain for m in page.items):
             return True
     return False

@@ -18,7 +18,7 @@ from ..errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted
                      UnreachableError)
 from .planning import Plan, domain_of, lookup, name_not_kept
 from ..progress import progress as progress_bar
-from ..records import ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, NOT_FOUND, PLANNED, SENT, Row
+from ..records import ALREADY_PRESENT, FAILED, NOT_FOUND, PLANNED, SENT, Row
 from ..words import plural
 
 log = logging.getLogger("bulkmail")

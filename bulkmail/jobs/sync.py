@@ -18,6 +18,8 @@ import pandas as pd
 
 from ..addresses import address_key, domain_key
 from ..api.client import Client
+from ..api.walk import walk
+from .rails import limit
 from ..errors import InputError, Refused
 from .change import ImportOptions, ImportResult, run_import
 from .planning import domain_of
@@ -26,8 +28,6 @@ from .journal import Journal
 from ..records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
 from .validate import validate
 
-# By default a sync may remove at most this share of the scope, or this many mailboxes.
-SHARE, AT_LEAST = 0.10, 20
 
 
 @dataclass(frozen=True)
@@ -66,25 +66,6 @@ def roster_rows(sheet: Sheet) -> tuple[Sheet, list[Row], list[str]]:
     return sheet, validate(sheet, "add"), notes
 
 
-def limit(max_remove: str | None, scope_size: int) -> tuple[int, str]:
-    """How many removals the rail allows, and how to say it."""
-    if max_remove is None:
-        return max(AT_LEAST, int(SHARE * scope_size)), (f"10% of the {scope_size} mailboxes in the scope (and more "
-                                                       f"than {AT_LEAST})")
-    text = max_remove.strip()
-    try:
-        if text.endswith("%"):
-            share = float(text[:-1]) / 100
-            if 0 <= share <= 1:
-                return int(share * scope_size), f"--max-remove {text} of the {scope_size} mailboxes in the scope"
-        elif int(text) >= 0:
-            return int(text), f"--max-remove {text}"
-    except ValueError:
-        pass
-    raise InputError(f"--max-remove takes a number of mailboxes (0 or more) or a share of the scope from 0% to 100%, "
-                     f"e.g. 50 or 10%; got {max_remove!r}.")
-
-
 def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
          source=None, audit=None) -> ImportResult:
     """Plan the sync, check its rails, and run it through the import pipeline (journal, rails,
@@ -104,7 +85,7 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
     in_scope = [r for r in valid if domain_of(r.email_address) in scope]
     if not in_scope:
         raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
-    live = {address_key(str(m.get("email_address", ""))): m for page in client.iter_pages() for m in page.items
+    live = {address_key(str(m.get("email_address", ""))): m for page in walk(client) for m in page.items
             if domain_of(str(m.get("email_address", ""))) in scope}
     resuming = importing.resume and source is not None
     # Rows an interrupted sync sent are live now because of it: the journal settles them (a

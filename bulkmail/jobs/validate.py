@@ -10,7 +10,7 @@ from typing import Iterable, NamedTuple
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from ..addresses import address_key, domain_key
+from ..addresses import domain_key
 from ..errors import InputError
 from ..records import DUPLICATE, INVALID, PLANNED, Row
 from ..files.reading import Sheet
