@@ -10,7 +10,8 @@ import pytest
 from bulkmail.api.client import Client
 from bulkmail.errors import ExitStatus
 from bulkmail.jobs.change import ImportOptions, import_file, load, run_import
-from bulkmail.jobs.planning import make_plan, verify
+from bulkmail.jobs.planning import make_plan
+from bulkmail.jobs.verify import verify
 from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
 from bulkmail.jobs.send import LOST_ANSWER, Sender

@@ -19,7 +19,8 @@ from bulkmail.api.walk import walk
 from bulkmail.api.client import Client
 from bulkmail.jobs.export import ExportOptions, export_mailboxes
 from bulkmail.jobs.change import load
-from bulkmail.jobs.planning import make_plan, verify
+from bulkmail.jobs.planning import make_plan
+from bulkmail.jobs.verify import verify
 from bulkmail.api.retry import Retry
 from bulkmail.sandbox import Fault
 from bulkmail.jobs.send import Sender

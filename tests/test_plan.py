@@ -6,7 +6,8 @@ import pytest
 
 from bulkmail.errors import ServiceError
 from bulkmail.jobs.change import ImportOptions, import_file, load
-from bulkmail.jobs.planning import domain_in_use, make_plan, read_live
+from bulkmail.jobs.live import domain_in_use, read_live
+from bulkmail.jobs.planning import make_plan
 from bulkmail.sandbox import Fault
 from helpers import write_csv
 

@@ -22,7 +22,8 @@ def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fr
     from ..errors import InputError
     from ..jobs.change import ImportOptions
     from ..files.paths import default_output
-    from ..files.undo import find_run, undo_path, undo_run
+    from ..files.undo import undo_path
+    from ..jobs.revert import find_run, undo_run
 
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")

@@ -1,24 +1,14 @@
 """Undo files: an import file that reverts a run. Removed mailboxes come back as `add` rows
-with the executive flag and name read before removal; added ones go as `remove` rows.
-
-`bulkmail undo RUN_ID` finds a run in the audit log (its end record names its report, and the
-undo file lies beside it) and applies that file through the import pipeline."""
+with the executive flag and name read before removal; added ones go as `remove` rows
+(jobs/revert.py applies one by the run's id)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
-from ..errors import InputError
 from ..records import ADDED, REMOVED, Row
 from .writing import write_table
-
-if TYPE_CHECKING:
-    from ..api.client import Client
-    from ..jobs.change import ImportOptions, ImportResult
-    from .reading import Sheet
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
 # What a removal loses for good: what the console keeps for a mailbox outside this API (its
@@ -55,67 +45,3 @@ def write_undo(path: str | os.PathLike, rows: list[Row]) -> Path | None:
         return None
     write_table(path, COLUMNS, lines)
     return Path(path)
-
-
-@dataclass
-class UndoTarget:
-    """A run to undo, as the audit log tells it, with its undo file read and checked offline."""
-
-    run: dict  # the run's facts (start and end records merged)
-    undo: Path
-    table: Sheet
-    rows: list[Row]
-    undone_by: dict | None = None  # an earlier undo of this run that changed something
-
-    @property
-    def run_id(self) -> str:
-        return self.run["run_id"]
-
-    def describe(self) -> str:
-        """'run 5f0c2a9e41b7 (import of /srv/hr/leavers.csv, 2026-11-25T02:00:03+00:00)'."""
-        source = (self.run.get("input") or {}).get("path")
-        return (f"run {self.run_id} ({self.run.get('command')}{f' of {source}' if source else ''}, "
-                f"{self.run.get('time')})")
-
-
-def find_run(run_id: str) -> UndoTarget:
-    """The run ``run_id`` of the audit log and its undo file, read and checked offline. A run
-    that is unknown, unfinished, changed nothing, or whose undo file is gone: InputError."""
-    from ..audit import AuditLog, runs
-    from ..jobs.change import load
-
-    log = AuditLog()
-    every = runs(log.records())
-    run = every.get(run_id)
-    if run is None:
-        raise InputError(f"No run {run_id} in the audit log {log.path}. bulkmail log lists the runs with their ids.")
-    name = f"Run {run_id} ({run.get('command')}, {run.get('time')})"
-    if run.get("event") != "end":
-        raise InputError(f"{name} has not finished (it was killed, or is still running), so it has no undo file yet. "
-                         f"Finish it with --resume, then undo the run that finished it (bulkmail log lists it).")
-    if not any((run.get("counts") or {}).get(status) for status in (ADDED, REMOVED)):
-        raise InputError(f"{name} added and removed no mailbox: there is nothing to undo. Check the run id with "
-                         "bulkmail log.")
-    report = Path(str(run.get("report")))
-    undo = undo_path(report if report.is_absolute() else report.resolve())
-    if not undo.is_file():
-        raise InputError(f"The undo file of {name[0].lower()}{name[1:]}, {undo}, is gone (moved or deleted), so "
-                         "that run cannot be undone by its id. If you have a copy of it, import that: bulkmail "
-                         "import COPY.csv")
-    table, rows = load(undo)
-    undone = [other for other in every.values() if other.get("undoes") == run_id and other.get("event") == "end"
-              and any((other.get("counts") or {}).get(status) for status in (ADDED, REMOVED))]
-    return UndoTarget(run, undo, table, rows, max(undone, key=lambda r: r.get("time", "")) if undone else None)
-
-
-def undo_run(client: Client, target: UndoTarget, options: ImportOptions, *, report: str | os.PathLike | None = None,
-             confirm: Callable | None = None, audit=None) -> ImportResult:
-    """Apply a run's undo file like an import of it (a plan against the live service, the
-    rails, the prompt, a journal, the report and the undo's own undo file); refused when the
-    login is for another account or service than the run's."""
-    from ..jobs.change import run_import
-    from ..jobs.planfile import check_target
-
-    check_target(target.run, client, target.describe(), made="ran on", remedy="")
-    return run_import(client, target.table, target.rows, options, report=report, confirm=confirm, source=target.undo,
-                      audit=audit)

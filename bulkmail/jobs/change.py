@@ -18,7 +18,8 @@ from ..files.fields import REPORT_COLUMNS
 from ..errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
 from .journal import Journal
 from ..files.paths import default_output, fallback_folder, now, unused_path
-from .planning import Plan, make_plan, verify
+from .planning import Plan, make_plan
+from .verify import verify
 from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, VALID, Row
 from ..files.report import counts, exit_status, write_report
 from .send import Sender

@@ -19,7 +19,7 @@ import pandas as pd
 from ..addresses import address_key
 from ..api.client import Client
 from ..errors import InputError
-from .planning import read_live
+from .live import read_live
 from ..files.reading import Sheet
 from ..records import PLANNED, WOULD_ADD, WOULD_REMOVE, Row
 

@@ -16,7 +16,9 @@ from typing import Callable, Sequence
 from ..api.client import Client
 from ..errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted, RejectedError, TooLargeError,
                      UnreachableError)
-from .planning import Plan, domain_of, lookup, name_not_kept
+from .live import domain_of, lookup
+from .planning import Plan
+from .verify import name_not_kept
 from ..progress import progress as progress_bar
 from ..records import ALREADY_PRESENT, FAILED, NOT_FOUND, PLANNED, SENT, Row
 from ..words import plural

@@ -22,7 +22,7 @@ from ..api.walk import walk
 from .rails import limit
 from ..errors import InputError, Refused
 from .change import ImportOptions, ImportResult, run_import
-from .planning import domain_of
+from .live import domain_of
 from ..files.reading import Sheet
 from .journal import Journal
 from ..records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
