@@ -98,6 +98,51 @@ class Row:
         """Does the live state (mailboxes by lower-cased address) show this row's change made?"""
         return (self.key in live) == (self.action == "add")
 
+    # -- validate -------------------------------------------------------------------------
+
+    def invalid(self, detail: str) -> None:
+        """Failed the offline checks."""
+        self.status, self.detail = INVALID, detail
+
+    def duplicate(self, detail: str) -> None:
+        """Repeats an earlier row of the same file (same action, address and data)."""
+        self.status, self.detail = DUPLICATE, detail
+
+    def valid(self) -> None:
+        """`bulkmail validate`: passed the offline checks."""
+        if self.status == PLANNED:
+            self.status = VALID
+
+    # -- plan -------------------------------------------------------------------------------
+
+    def present(self, detail: str, mailbox: dict | None = None) -> None:
+        """Add asked and the mailbox is there: nothing to send."""
+        self.status, self.detail = ALREADY_PRESENT, detail
+        if mailbox is not None:
+            self.mailbox = mailbox
+
+    def missing(self, detail: str) -> None:
+        """Remove asked and no such mailbox: nothing to send."""
+        self.status, self.detail = NOT_FOUND, detail
+
+    def keep(self, detail: str) -> None:
+        """`bulkmail sync`: left as it is on purpose."""
+        self.status, self.detail = KEPT, detail
+
+    def would(self) -> None:
+        """A dry run: what the real run would do."""
+        self.status = self.would_status
+
+    # -- send, verify, resume ---------------------------------------------------------------
+
+    def sent(self) -> None:
+        """The service accepted the request carrying this row (verify confirms it)."""
+        self.status, self.http_status = SENT, None
+
+    def restore(self, status: str, detail: str, http_status: int | None) -> None:
+        """An interrupted run settled this row (read back from its journal)."""
+        self.status, self.detail, self.http_status = Status(status), detail, http_status
+
     def done(self, detail: str = "", mailbox: dict | None = None) -> None:
         """The change is made (and, unless the detail says otherwise, seen on the service)."""
         self.status, self.detail = self.done_status, detail

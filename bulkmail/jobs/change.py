@@ -20,7 +20,7 @@ from .journal import Journal
 from ..files.paths import default_output, fallback_folder, now, unused_path
 from .planning import Plan, make_plan
 from .verify import verify
-from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, VALID, Row
+from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
 from ..files.report import counts, exit_status, write_report
 from .send import Sender
 from ..files.reading import Sheet, read_table
@@ -163,8 +163,7 @@ def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
     reports/<input>-<timestamp>-validation.<format>)."""
     table, rows = load(path, reading)
     for row in rows:
-        if row.status == PLANNED:
-            row.status = VALID
+        row.valid()
     result = ImportResult(table, rows, summary=[("run", "offline validation"), *audit_facts(table.path),
                                                 ("started", now())])
     result.report = write_report(report or default_output(path, "validation"), table, rows, result.summary)

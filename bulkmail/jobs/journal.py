@@ -226,6 +226,6 @@ class Journal:
             row.batch, row.attempts, row.in_doubt, row.logged = batch, attempts or 0, bool(sent), bool(logged)
             row.mailbox = json.loads(mailbox) if mailbox else None  # a removed mailbox's ids live on here
             if status in SETTLED:
-                row.status, row.detail, row.http_status = status, detail, http_status
+                row.restore(status, detail, http_status)
                 settled += 1
         return settled

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..addresses import address_key
 from ..api.client import Client
-from ..records import ALREADY_PRESENT, NOT_FOUND, PLANNED, Row
+from ..records import NOT_FOUND, PLANNED, Row
 from .live import Live, domain_in_use, domain_of, read_live, recheck
 
 log = logging.getLogger("bulkmail")
@@ -47,18 +47,18 @@ def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, d
             row.done("applied by the interrupted run; verified by re-reading")
         elif row.action == "add":
             if mailbox:
-                row.status, row.detail = ALREADY_PRESENT, "the mailbox exists already; nothing sent" + _differs(row, mailbox)
+                row.present("the mailbox exists already; nothing sent" + _differs(row, mailbox))
             else:
                 plan.to_add.append(row)
         elif mailbox:
             plan.to_remove.append(row)
         else:
-            row.status, row.detail = NOT_FOUND, "no such mailbox; nothing sent"
+            row.missing("no such mailbox; nothing sent")
     _suggest(client, [r for r in candidates if r.status == NOT_FOUND], live)
     _check_domains(client, plan, live, concurrency, dry_run)
     if dry_run:
         for row in plan.to_add + plan.to_remove:
-            row.status = row.would_status
+            row.would()
     return plan
 
 

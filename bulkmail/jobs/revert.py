@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import InputError
 from ..files.undo import undo_path
-from ..records import ADDED, REMOVED
+from ..records import ADDED, REMOVED, Row
 
 if TYPE_CHECKING:
     from ..api.client import Client

@@ -20,7 +20,7 @@ from .live import domain_of, lookup
 from .planning import Plan
 from .verify import name_not_kept
 from ..progress import progress as progress_bar
-from ..records import ALREADY_PRESENT, FAILED, NOT_FOUND, PLANNED, SENT, Row
+from ..records import FAILED, PLANNED, Row
 from ..words import plural
 
 log = logging.getLogger("bulkmail")
@@ -187,7 +187,7 @@ class Sender:
                 row.in_doubt = True
             return self._settle_in_doubt(kind, batch, err)
         for row in batch:
-            row.status, row.http_status = SENT, None
+            row.sent()
         return []
 
     def _settle_in_doubt(self, kind: str, batch: list[Row], err: InDoubtError) -> list[list[Row]]:
@@ -220,10 +220,9 @@ class Sender:
         elif row.in_doubt:  # an earlier attempt whose answer was lost did it
             row.done(LOST_ANSWER, live.get(row.key))
         elif kind == "add":
-            row.mailbox = live[row.key]
-            row.status, row.detail = ALREADY_PRESENT, f"added by someone else meanwhile ({err})"
+            row.present(f"added by someone else meanwhile ({err})", live[row.key])
         else:
-            row.status, row.detail = NOT_FOUND, f"removed by someone else meanwhile ({err})"
+            row.missing(f"removed by someone else meanwhile ({err})")
 
     @staticmethod
     def _fail(row: Row, err: BulkmailError, prefix: str = "") -> None:

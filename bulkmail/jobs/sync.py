@@ -25,7 +25,7 @@ from .change import ImportOptions, ImportResult, run_import
 from .live import domain_of
 from ..files.reading import Sheet
 from .journal import Journal
-from ..records import ALREADY_PRESENT, INVALID, KEPT, PLANNED, Row
+from ..records import INVALID, PLANNED, Row
 from .validate import validate
 
 
@@ -93,13 +93,13 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
     sent_before = _sent_before(source, client.account_id) if resuming else set()
     for row in valid:
         if domain_of(row.email_address) not in scope:
-            row.status, row.detail = KEPT, "outside the scope; not touched"
+            row.keep("outside the scope; not touched")
         elif row.row in sent_before:
             continue
         elif row.key in live:
-            row.status, row.detail, row.mailbox = ALREADY_PRESENT, "on the roster and live", live[row.key]
+            row.present("on the roster and live", live[row.key])
         elif options.remove_only:
-            row.status, row.detail = KEPT, "not live; --remove-only adds nothing"
+            row.keep("not live; --remove-only adds nothing")
     patterns, kept_addresses = keep_rules(options.keep)
     rostered = {r.key for r in rows}
     extra = []
@@ -108,9 +108,9 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
             continue
         row = Row(-int(mailbox["id"]), "remove", str(mailbox["email_address"]), status=PLANNED, mailbox=mailbox)
         if key in kept_addresses or any(fnmatch.fnmatchcase(key, p) for p in patterns):
-            row.status, row.detail = KEPT, "protected by --keep"
+            row.keep("protected by --keep")
         elif options.add_only:
-            row.status, row.detail = KEPT, "not on the roster; --add-only removes nothing"
+            row.keep("not on the roster; --add-only removes nothing")
         extra.append(row)
     if resuming:  # removals the interrupted run made are no longer live
         extra += _removed_before(source, client.account_id, {r.row for r in extra})

@@ -12,7 +12,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from ..addresses import domain_key
 from ..errors import InputError
-from ..records import DUPLICATE, INVALID, PLANNED, Row
+from ..records import PLANNED, Row
 from ..files.reading import Sheet
 
 ACTIONS = {"add", "remove"}
@@ -137,7 +137,7 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
         if problem:
             if number in why_empty and problem == has_address(cells):
                 problem = f"email address is empty: {why_empty[number]}"
-            row.status, row.detail = INVALID, problem
+            row.invalid(problem)
         elif act == "add" and flag:
             row.executive = int(flag in TRUE)
     _mark_repeats(rows)
@@ -156,14 +156,14 @@ def _mark_repeats(rows: list[Row]) -> None:
         if key not in seen:
             seen[key] = row
         elif other := _other_data(seen[key], row):
-            row.status, row.detail = INVALID, other
+            row.invalid(other)
         else:
-            row.status, row.detail = DUPLICATE, f"same as row {seen[key].row}"
+            row.duplicate(f"same as row {seen[key].row}")
     adds, removes = first["add"], first["remove"]
     for key in adds.keys() & removes.keys():
         add, remove = adds[key], removes[key]
-        add.status, add.detail = INVALID, f"row {remove.row} removes the same address; keep one of the two rows"
-        remove.status, remove.detail = INVALID, f"row {add.row} adds the same address; keep one of the two rows"
+        add.invalid(f"row {remove.row} removes the same address; keep one of the two rows")
+        remove.invalid(f"row {add.row} adds the same address; keep one of the two rows")
 
 
 def _other_data(earlier: Row, row: Row) -> str:
