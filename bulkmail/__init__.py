@@ -19,8 +19,9 @@ _EXPORTS = {
     "Client": "api.client", "check_response": "api.http",
     "BulkmailError": "errors", "ExitStatus": "errors",
     "ExportOptions": "jobs.export", "export_mailboxes": "jobs.export",
-    "ImportOptions": "jobs.change", "ImportResult": "jobs.change", "ReadOptions": "jobs.change",
-    "check_file": "jobs.change", "import_file": "jobs.change", "run_import": "jobs.change",
+    "ImportOptions": "jobs.options", "ImportResult": "jobs.change", "ReadOptions": "jobs.options",
+    "check_file": "jobs.change", "import_file": "jobs.change", "run_change": "jobs.change",
+    "Hooks": "jobs.options",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -1,17 +1,53 @@
-"""Progress bars behind a switch: a bar that draws nothing when disabled (like sqlite-utils'
-NullProgressBar), so stages call update() without asking whether anyone is watching."""
+"""Progress as events: the library says what it is doing (a stage, how far, of how much) and a
+front-end draws it — the command line a tqdm bar, the web page a bar of its own. Nobody
+watching costs nothing (like sqlite-utils' NullProgressBar, stages call update() without
+asking whether anyone is there)."""
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from typing import Callable
 
-from tqdm import tqdm
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a stage: ``done`` of ``total`` (None: not known yet) ``unit``s."""
+
+    stage: str  # "Adding", "Removing", "Exporting", "Writing the report"
+    done: int
+    total: int | None
+    unit: str = "row"
+    finished: bool = False
 
 
-def progress(total: int | None = None, desc: str = "", unit: str = "row", enabled: bool = True,
-             delay: float = 0.0) -> tqdm:
-    """A tqdm bar on stderr; drawn only when ``enabled`` and stderr is a terminal, and only
-    after ``delay`` seconds (a quick step then shows nothing)."""
-    shown = enabled and sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit=unit, disable=not shown, file=sys.stderr, dynamic_ncols=True,
-                leave=False, delay=delay)
+Watch = Callable[[Progress], None]
+
+
+def unwatched(event: Progress) -> None:
+    """The watcher of a run nobody watches."""
+
+
+class Tracker:
+    """A stage's progress told to ``watch``: started on entry, finished on exit."""
+
+    def __init__(self, watch: Watch | None, stage: str, total: int | None, unit: str = "row"):
+        self.watch, self.stage, self.total, self.unit, self.done = watch or unwatched, stage, total, unit, 0
+
+    def _tell(self, finished: bool = False) -> None:
+        self.watch(Progress(self.stage, self.done, self.total, self.unit, finished))
+
+    def __enter__(self) -> Tracker:
+        self._tell()
+        return self
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self._tell()
+
+    def grow(self, total: int | None) -> None:
+        """The total turned out larger (a list that grew while it was read)."""
+        if total is not None and total > (self.total or 0):
+            self.total = total
+
+    def __exit__(self, *exc) -> None:
+        self._tell(finished=True)

@@ -9,7 +9,8 @@ import pytest
 
 from bulkmail.api.client import Client
 from bulkmail.errors import ExitStatus
-from bulkmail.jobs.change import ImportOptions, import_file, load, run_import
+from bulkmail.jobs.change import import_file, load, run_change
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.planning import make_plan
 from bulkmail.jobs.verify import verify
 from bulkmail.api.retry import Retry
@@ -90,7 +91,7 @@ def test_substring_search_results_are_matched_exactly(client, sandbox, tmp_path)
     table, rows = load(write_csv(tmp_path / "t.csv", ["action,email", "remove,bob@acme.com", "add,BOB@acme.com "]),)
     assert rows[0].status == "invalid"  # add and remove of one address
     table, rows = load(write_csv(tmp_path / "u.csv", ["action,email", "remove,bob@acme.com"]))
-    result = run_import(client, table, rows, report=tmp_path / "r.csv")
+    result = run_change(client, table, rows, report=tmp_path / "r.csv")
     assert result.rows[0].status == "not_found"
     assert sandbox.store.addresses() == {"jimbob@acme.com"}
 

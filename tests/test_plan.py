@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bulkmail.errors import ServiceError
-from bulkmail.jobs.change import ImportOptions, import_file, load
+from bulkmail.jobs.change import import_file, load
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.live import domain_in_use, read_live
 from bulkmail.jobs.planning import make_plan
 from bulkmail.sandbox import Fault

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bulkmail.errors import InputError
-from bulkmail.jobs.change import ImportOptions, import_file, load, open_journal
+from bulkmail.jobs.change import import_file, load, open_journal
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.planning import make_plan
 from bulkmail.jobs.send import Sender
 from bulkmail.jobs.journal import Journal

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bulkmail.addresses import address_key
-from bulkmail.jobs.change import ImportOptions, import_file
+from bulkmail.jobs.change import import_file
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.files.reading import read_table
 from bulkmail.jobs.validate import validate
 from helpers import read_report

@@ -15,7 +15,8 @@ import pytest
 from bulkmail.api.walk import count
 from bulkmail.api.client import Client
 from bulkmail.errors import Refused
-from bulkmail.jobs.change import ImportOptions, import_file, load, open_journal
+from bulkmail.jobs.change import import_file, load, open_journal
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.rails import check_rails
 from bulkmail.jobs.planning import Plan, make_plan
 from bulkmail.records import Row

@@ -21,7 +21,7 @@ from ..words import plural
 
 if TYPE_CHECKING:
     from ..api.client import Client
-    from ..jobs.change import ReadOptions
+    from ..jobs.options import ReadOptions
 
 log = logging.getLogger("bulkmail")
 # The terminal lists this many rows to look at; the report has them all.
@@ -260,7 +260,7 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def reading_options(sheet, mapping, action, domains, only=()) -> ReadOptions:
     """How to read the input, from the shared file options."""
-    from ..jobs.change import ReadOptions
+    from ..jobs.options import ReadOptions
 
     return ReadOptions(sheet=sheet, mapping=parse_mapping(mapping), action=action and action.lower(),
                        domains=tuple(domains), only=tuple(only), hidden_rows=state().hidden_rows)
@@ -302,6 +302,15 @@ def confirmation(client: Client, rows, yes: bool):
             state().settling = saved
 
     return confirm
+
+
+def hooks(client: Client, rows, yes: bool, audit=None):
+    """What the command line lends a run: progress bars (unless --quiet), the prompt, the
+    audit log's run."""
+    from ..jobs.options import Hooks
+    from .progress import bars
+
+    return Hooks(watch=bars(not state().quiet), confirm=confirmation(client, rows, yes), audit=audit)
 
 
 def plan_tally(rows):

@@ -31,6 +31,7 @@ from .common import (Environment, State, claim_output, confirmation, connect, co
 from ..errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
 from ..files.paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from ..words import plural
+from .progress import bars
 
 # The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
 # use them, so that --help, --version and completion start in a blink.
@@ -96,7 +97,7 @@ def login(base_url, retries, save):
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
     from ..jobs.export import ExportOptions, export_mailboxes
-    options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency, progress=not state().quiet)
+    options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency)
     if all_profiles or len(state().profiles) > 1:
         return export_accounts(output, all_profiles, force, base_url, retries, options)
     to_stdout = str(output) == STDIO
@@ -107,7 +108,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     client = connect(settings, concurrency, retries)
     with audited("export", client, output=str(output or STDIO)) as (_, outcome):
         try:
-            result = export_mailboxes(client, STDIO if to_stdout else output, options)
+            result = export_mailboxes(client, STDIO if to_stdout else output, options, bars(not state().quiet))
         except Interrupted as err:  # an export is whole or not at all (written to a temporary file first)
             raise type(err)(f"{err}: the export was not written.") from None
         outcome.update(exit_status=1 if result.uncertain else 0, mailboxes=result.rows, pages=result.pages)
@@ -149,7 +150,8 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
             fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    from ..jobs.change import ImportOptions, load, run_import
+    from ..jobs.change import load, run_change
+    from ..jobs.options import Hooks, ImportOptions
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     from_stdin = str(path) == STDIO
@@ -169,15 +171,15 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
     report_reading(table, len(rows))
     options = ImportOptions(dry_run=dry_run, batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
-                            resume=resume, fresh=fresh, progress=not state().quiet)
+                            resume=resume, fresh=fresh)
     client = connect(settings, concurrency, retries)
-    confirm = confirmation(client, rows, yes)
+    confirm = confirmation(client, rows, yes)  # asked before the audit run starts: a no there is a plain refusal
     facts = input_facts(path, len(rows))
     record(input=facts)
     with audited("import", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
-        result = run_import(client, table, rows, options, report=report, confirm=confirm,
-                            source=None if from_stdin else path,  # standard input has no journal
-                            audit=None if dry_run else run)
+        lent = Hooks(watch=bars(not state().quiet), confirm=confirm, audit=None if dry_run else run)
+        result = run_change(client, table, rows, options, lent, report=report,
+                            source=None if from_stdin else path)  # standard input has no journal
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
                        report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
         if result.finished_before is not None:
@@ -308,7 +310,8 @@ def demo(output_dir):
     """A full cycle on a built-in sandbox: export the mailboxes, import a sample sheet, report."""
     from ..api.client import Client
     from ..jobs.export import ExportOptions, export_mailboxes
-    from ..jobs.change import ImportOptions, load, run_import
+    from ..jobs.change import load, run_change
+    from ..jobs.options import Hooks
     from ..sandbox import Sandbox
 
     sample = SAMPLES / "onboarding-wave.xlsx"
@@ -321,12 +324,12 @@ def demo(output_dir):
         client.login()
         stamp = timestamp()
         for suffix in ("csv", "xlsx"):
-            result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}",
-                                      ExportOptions(progress=not state().quiet))
+            result = export_mailboxes(client, output_dir / f"demo-mailboxes-{stamp}.{suffix}", ExportOptions(),
+                                      bars(not state().quiet))
             say(f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}) to {result.path}")
         table, rows = load(sample)
         say(f"Importing {plural(len(rows), 'row')} from {table.where} ...")
-        outcome = run_import(client, table, rows, ImportOptions(progress=not state().quiet),
+        outcome = run_change(client, table, rows, hooks=Hooks(watch=bars(not state().quiet)),
                              report=default_output(sample, folder=output_dir))
         print_results(outcome)
         after = export_mailboxes(client, output_dir / f"demo-mailboxes-after-{stamp}.csv")

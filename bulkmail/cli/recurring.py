@@ -108,9 +108,10 @@ def tell_finished(result, what: str) -> bool:
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
-    from .common import confirmation, state, tell_run
+    from .common import hooks, state, tell_run
     from ..errors import InputError
-    from ..jobs.change import ImportOptions, refuse_unfinished, run_import
+    from ..jobs.change import refuse_unfinished, run_change
+    from ..jobs.options import ImportOptions
     from ..files.paths import default_output
     from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from ..files.undo import undo_path
@@ -133,12 +134,12 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
         f"{plan['input']['path']}).")
     options = ImportOptions(batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
-                            fresh=fresh, progress=not state().quiet)
+                            fresh=fresh)
     record(input=input_facts(plan_path, len(rows)))
     with audited("apply", client, input=state().result["input"], plan_input=plan["input"],
                  plan_digest=plan["digest"]) as (run, outcome):
-        result = run_import(client, table, rows, options, report=report, confirm=confirmation(client, rows, yes),
-                            source=plan_path, audit=run)
+        result = run_change(client, table, rows, options, hooks(client, rows, yes, run), report=report,
+                            source=plan_path)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"apply of {plan_path.name}"):
         tell_run(result, plan_path)
@@ -179,9 +180,9 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from .common import confirmation, parse_mapping, report_reading, state, tell_run
+    from .common import hooks, parse_mapping, report_reading, tell_run
     from ..errors import InputError
-    from ..jobs.change import ImportOptions
+    from ..jobs.options import ImportOptions
     from ..files.paths import default_output
     from ..files.reading import read_table
     from ..jobs.rails import limit
@@ -206,14 +207,13 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     settings = settings_for(base_url=base_url)
     options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
                           max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)
-    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume,
-                              fresh=fresh, progress=not state().quiet)
+    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume, fresh=fresh)
     client = connect(settings, concurrency, retries)
     facts = input_facts(roster, len(table.frame))
     record(input=facts)
     with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
-        result = sync(client, table, options, importing, report=report, source=None if str(roster) == "-" else roster,
-                      confirm=confirmation(client, [], yes), audit=None if dry_run else run)
+        result = sync(client, table, options, importing, hooks(client, [], yes, None if dry_run else run),
+                      report=report, source=None if str(roster) == "-" else roster)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"sync of {roster.name}"):
         tell_run(result, roster, client, plan_out, quiet=("already_present",))  # present is a roster's normal case

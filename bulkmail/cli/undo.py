@@ -18,9 +18,9 @@ from ..words import plural
 def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove,
                  force, base_url, concurrency, retries):
     """Revert a run by its id (bulkmail log lists them): its undo file, planned against the live service, then applied."""
-    from .common import confirmation, state, tell_run
+    from .common import hooks, tell_run
     from ..errors import InputError
-    from ..jobs.change import ImportOptions
+    from ..jobs.options import ImportOptions
     from ..files.paths import default_output
     from ..files.undo import undo_path
     from ..jobs.revert import find_run, undo_run
@@ -39,13 +39,13 @@ def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fr
     settings = settings_for(base_url=base_url, max_remove=max_remove)
     options = ImportOptions(dry_run=dry_run, batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
-                            fresh=fresh, progress=not state().quiet)
+                            fresh=fresh)
     client = connect(settings, concurrency, retries)
     facts = input_facts(target.undo, len(target.rows))
     record(input=facts)
     with audited("undo", client, input=facts, undoes=run_id, dry_run=dry_run, resume=resume) as (run, outcome):
-        result = undo_run(client, target, options, report=report, confirm=confirmation(client, target.rows, yes),
-                          audit=None if dry_run else run)
+        result = undo_run(client, target, options, hooks(client, target.rows, yes, None if dry_run else run),
+                          report=report)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"undo of run {run_id}"):
         tell_run(result, target.undo)

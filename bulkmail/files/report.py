@@ -9,7 +9,7 @@ from typing import Iterator
 
 from ..errors import ExitStatus
 from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
-from ..progress import progress as progress_bar
+from ..progress import Tracker, Watch
 from ..records import ENDED_WELL, NO_OPS, QUIET, STATUSES, Row, Status
 from .reading import Sheet
 from .writing import Style, write_table
@@ -69,15 +69,15 @@ def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
 
 
 def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = (),
-                 progress: bool = False) -> Path:
+                 watch: Watch | None = None) -> Path:
     """Write the report as .csv or .xlsx (coloured statuses, frozen header, filter, a Summary
-    sheet); a progress bar shows when writing takes more than a second."""
+    sheet), telling ``watch`` how far it got."""
     columns, _ = report_columns(sheet)
     tally = counts(rows)
     notes = [("reading", notice) for notice in sheet.notices]  # said before anything was sent, kept here
     lines = [("input", sheet.where), *notes, *summary] + [(s.value, tally[s]) for s in STATUSES if tally[s]]
     style = Style(fill_column="status", fills={s.value: rgb for s, rgb in FILLS.items()}, summary=lines,
                   sheet_title="Results")
-    with progress_bar(len(rows), "Writing the report", "row", progress, delay=1.0) as bar:
+    with Tracker(watch, "Writing the report", len(rows)) as bar:
         write_table(path, columns, (bar.update(1) or line for line in report_rows(sheet, rows)), style)
     return Path(path)

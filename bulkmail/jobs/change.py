@@ -1,7 +1,9 @@
-"""The import pipeline: read_table -> validate -> plan -> send -> verify -> write_report.
+"""The change pipeline: read_table -> validate -> plan -> send -> verify -> write_report, one
+pipeline for import, apply, sync and undo (run_change()).
 
-Options travel as values (ReadOptions, ImportOptions) from the command line to here; the
-journal's whole life (open, restore, record, finish, close) is owned by run_import()."""
+Options travel as values (ReadOptions, ImportOptions) from the front-end to here, hooks lend
+what it asks and tells; the journal's whole life (open, restore, record, finish, close) is
+owned by run_change()."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable
 
 from ..api.client import Client
 from .rails import check_rails
@@ -28,35 +30,12 @@ from ..files.undo import CANNOT_COME_BACK, undo_path, write_undo
 
 if TYPE_CHECKING:
     from ..audit import Run
+
+Rail = Callable[[Plan], None]  # raises Refused for a plan that must not run
+from .live import Live
+from .options import Hooks, ImportOptions, ReadOptions
 from .validate import validate
 
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read an input file (import and validate): --sheet, --map, --action, --domain."""
-
-    sheet: str | None = None
-    mapping: Mapping[str, str] = field(default_factory=dict)
-    action: str | None = None  # for rows without one (files with no action column)
-    domains: tuple[str, ...] = ()  # allow-list; other rows are invalid
-    only: tuple[str, ...] = ()  # a results report read back: keep only the rows with these statuses
-    hidden_rows: bool = False  # read the rows a workbook hides (left out by default)
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """How to run an import; each field is the command-line option of the same name."""
-
-    dry_run: bool = False
-    batch_size: int = 100
-    verify: bool = True  # --no-verify turns it off: trust the service's 2xx
-    max_remove: int | None = None
-    allow_mass_remove: bool = False
-    strict: bool = False  # already_present / not_found count as problems
-    resume: bool = False  # finish the interrupted run of this file
-    fresh: bool = False  # start over although a run of this file is unfinished
-    progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,24 +149,28 @@ def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
     return result
 
 
-def import_file(client: Client, path: str | os.PathLike, options: ImportOptions = ImportOptions(), *,
-                reading: ReadOptions = ReadOptions(), report: str | os.PathLike | None = None,
-                confirm: Callable[[Plan], bool] | None = None) -> ImportResult:
-    """Read, check and apply one file, with a journal (see run_import())."""
+def import_file(client: Client, path: str | os.PathLike, options: ImportOptions = ImportOptions(),
+                hooks: Hooks = Hooks(), *, reading: ReadOptions = ReadOptions(),
+                report: str | os.PathLike | None = None) -> ImportResult:
+    """Read, check and apply one file, with a journal (see run_change())."""
     table, rows = load(path, reading)
-    return run_import(client, table, rows, options, report=report, confirm=confirm, source=path)
+    return run_change(client, table, rows, options, hooks, report=report, source=path)
 
 
-def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(), *,
-               report: str | os.PathLike | None = None, confirm: Callable[[Plan], bool] | None = None,
-               source: str | os.PathLike | None = None, audit: Run | None = None) -> ImportResult:
-    """Plan the checked rows against the live state, send, verify, and write the report.
+def run_change(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(),
+               hooks: Hooks = Hooks(), *, report: str | os.PathLike | None = None,
+               source: str | os.PathLike | None = None, rail: Rail | None = None, live: Live | None = None,
+               notes: list[str] = ()) -> ImportResult:
+    """The one change pipeline of import, apply, sync and undo: plan the checked rows against
+    the live state, ask, send, verify, and write the report and the undo file.
 
     ``source`` is the input file: a real run keeps a journal of it, so that a crash, Ctrl-C or
     SIGTERM can be finished with ``options.resume`` (None: no journal, e.g. standard input).
-    ``confirm(plan)`` may say no before anything is sent. ``audit`` (the audit log's run) gets
-    one change record per row this run added or removed, exactly once across an interrupted
-    run and its resumes. The report goes to ``report`` (default
+    ``hooks`` lend a progress watcher, the question asked before anything is sent, and the
+    audit log's run (each change logged exactly once across an interrupted run and its
+    resumes). ``rail(plan)`` raises Refused for a plan that must not run (default: import's
+    --max-remove and mass-removal rail); ``live`` is a read of the live state the caller made
+    already (sync's). The report goes to ``report`` (default
     reports/<input>-<timestamp>-results.<format>). The client's ``cancel`` stops the run."""
     journal, resuming, finished = None, False, None
     if source is not None and not options.dry_run:
@@ -196,11 +179,14 @@ def run_import(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
     try:
         if finished is not None:
             return ImportResult(table, rows, report=Path(finished.report), finished_before=finished)
-        result = ImportResult(table, rows, strict=options.strict, resumed=resuming)
+        result = ImportResult(table, rows, strict=options.strict, resumed=resuming, notes=list(notes))
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
-        _run(client, result, options, confirm, journal, audit)
-        _write_outputs(result, Path(report or default_output(table.path)), options.progress)
+        if rail is None:
+            def rail(plan: Plan) -> None:
+                check_rails(client, plan, options.max_remove, options.allow_mass_remove)
+        _Change(client, result, options, hooks, journal, rail, live).run()
+        _write_outputs(result, Path(report or default_output(table.path)), hooks)
         if journal is not None and not _resumable(result, journal):
             _finish(result, journal)
         return result
@@ -228,7 +214,7 @@ def _finish(result: ImportResult, journal: Journal) -> None:
         result.warnings.append(str(err))
 
 
-def _write_outputs(result: ImportResult, report: Path, progress: bool) -> None:
+def _write_outputs(result: ImportResult, report: Path, hooks: Hooks) -> None:
     """The report and, when something changed, the undo file beside it; where they cannot go
     (a full disk), somewhere they can, or a stop that says what is full."""
     changed = [r for r in result.rows if r.status in (ADDED, REMOVED)]
@@ -237,51 +223,90 @@ def _write_outputs(result: ImportResult, report: Path, progress: bool) -> None:
                                          "this run")]
         if any(r.status == REMOVED for r in changed):
             result.summary.append(("cannot come back", CANNOT_COME_BACK))
-    result.report = _somewhere(report, "report", result,
-                               lambda path: write_report(path, result.sheet, result.rows, result.summary, progress))
+    result.report = _somewhere(report, "report", result, lambda path: write_report(
+        path, result.sheet, result.rows, result.summary, hooks.watch))
     if changed and result.report is not None:
         result.undo = _somewhere(undo_path(result.report), "undo file", result,
                                  lambda path: write_undo(path, result.rows))
 
 
-def _run(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None,
-         audit: Run | None) -> None:
-    """The stages; a run stopped by a fatal error, a cancel or Ctrl-C ends with every row closed."""
-    rows = result.rows
-    result.summary = [*([("profile", client.profile)] if client.profile else []),
-                      ("service", client.base_url), ("account", client.account_id),
-                      ("run", "dry run: nothing changed" if options.dry_run else
-                       "resumed import" if result.resumed else "import"),
-                      *audit_facts(result.sheet.path), ("started", now())]
-    try:
-        if journal is not None and result.resumed:
-            result.summary.append(("settled by the interrupted run", journal.restore(rows)))
-        if journal is not None and audit is not None:
-            _claim_logged(journal, audit, rows, result.resumed)
-        result.plan = make_plan(client, rows, dry_run=options.dry_run)
-        result.warnings += result.plan.warnings
-        if journal is not None:
-            journal.record([r for r in rows if r.status != PLANNED])
-        if options.dry_run:
-            _judge_rails(client, result, options)
-        elif result.plan.changes:
-            _apply(client, result, options, confirm, journal)
-    except (Fatal, ApiError) as err:  # a service error no stage handled stops the run too
-        result.stopped = err
-    except KeyboardInterrupt:
-        result.stopped = Interrupted("Interrupted.")
-    _tell_changes(result, audit)
-    if journal is not None and result.stopped is not None:
-        # What a resume needs, before closing: sent rows stay "sent", so it re-reads them. A
-        # finished run needs none of it (finish() says so), and 50k rows cost half a second.
+@dataclass
+class _Change:
+    """One run of the pipeline's stages over ``result.rows``."""
+
+    client: Client
+    result: ImportResult
+    options: ImportOptions
+    hooks: Hooks
+    journal: Journal | None
+    rail: Rail
+    live: Live | None
+
+    def run(self) -> None:
+        """The stages; a run stopped by a fatal error, a cancel or Ctrl-C ends with every row closed."""
+        result, journal = self.result, self.journal
+        result.summary = self._facts()
         try:
-            journal.record(rows)
-        except DiskFull as err:
-            result.warnings.append(str(err))
-    for row in rows:
-        row.close_unsent(result.stopped)
-        row.close_unverified(result.stopped)
-    result.summary += [("finished", now()), ("exit status", int(result.exit_status))]
+            if journal is not None and result.resumed:
+                result.summary.append(("settled by the interrupted run", journal.restore(result.rows)))
+            if journal is not None and self.hooks.audit is not None:
+                _claim_logged(journal, self.hooks.audit, result.rows, result.resumed)
+            result.plan = make_plan(self.client, result.rows, dry_run=self.options.dry_run, live=self.live)
+            result.warnings += result.plan.warnings
+            if journal is not None:
+                journal.record([r for r in result.rows if r.status != PLANNED])
+            if self.options.dry_run:
+                self._judge_rail()
+            elif result.plan.changes:
+                self._apply()
+        except (Fatal, ApiError) as err:  # a service error no stage handled stops the run too
+            result.stopped = err
+        except KeyboardInterrupt:
+            result.stopped = Interrupted("Interrupted.")
+        self._close()
+
+    def _facts(self) -> list[tuple[str, object]]:
+        client, result = self.client, self.result
+        run = "dry run: nothing changed" if self.options.dry_run else "resumed import" if result.resumed else "import"
+        return [*([("profile", client.profile)] if client.profile else []), ("service", client.base_url),
+                ("account", client.account_id), ("run", run), *audit_facts(result.sheet.path), ("started", now())]
+
+    def _judge_rail(self) -> None:
+        """A dry run: would a safety rail refuse the real run? Say so, and why."""
+        try:
+            self.rail(self.result.plan)
+        except Refused as refusal:
+            self.result.refused = refusal
+            self.result.summary.append(("the real run", f"would be refused: {refusal}"))
+
+    def _apply(self) -> None:
+        """The rail, the prompt, sending, verifying."""
+        result, journal = self.result, self.journal
+        self.rail(result.plan)
+        if self.hooks.confirm is not None and not self.hooks.confirm(result.plan):
+            raise Declined("You answered no at the prompt; nothing was sent.")
+        sender = Sender(self.client, batch_size=self.options.batch_size, watch=self.hooks.watch,
+                        on_send=journal.mark_sent if journal is not None else None)
+        sender.send(result.plan)
+        result.stopped = sender.stopped
+        if sender.stopped is None:
+            verify(self.client, result.rows, check=self.options.verify)
+
+    def _close(self) -> None:
+        """Log the changes, keep what a resume needs, close every row, stamp the Summary."""
+        result, journal = self.result, self.journal
+        _tell_changes(result, self.hooks.audit)
+        if journal is not None and result.stopped is not None:
+            # What a resume needs, before closing: sent rows stay "sent", so it re-reads them. A
+            # finished run needs none of it (finish() says so), and 50k rows cost half a second.
+            try:
+                journal.record(result.rows)
+            except DiskFull as err:
+                result.warnings.append(str(err))
+        for row in result.rows:
+            row.close_unsent(result.stopped)
+            row.close_unverified(result.stopped)
+        result.summary += [("finished", now()), ("exit status", int(result.exit_status))]
 
 
 def _claim_logged(journal: Journal, audit: Run, rows: list[Row], resumed: bool) -> None:
@@ -294,28 +319,6 @@ def _claim_logged(journal: Journal, audit: Run, rows: list[Row], resumed: bool) 
     for row in rows:
         if (row.key, row.action) in done:
             row.logged = True
-
-
-def _judge_rails(client: Client, result: ImportResult, options: ImportOptions) -> None:
-    """A dry run: would a safety rail refuse the real run? Say so, and why."""
-    try:
-        check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
-    except Refused as refusal:
-        result.refused = refusal
-        result.summary.append(("the real run", f"would be refused: {refusal}"))
-
-
-def _apply(client: Client, result: ImportResult, options: ImportOptions, confirm, journal: Journal | None) -> None:
-    """Rails, the prompt, sending, verifying."""
-    check_rails(client, result.plan, options.max_remove, options.allow_mass_remove)
-    if confirm is not None and not confirm(result.plan):
-        raise Declined("You answered no at the prompt; nothing was sent.")
-    sender = Sender(client, batch_size=options.batch_size, progress=options.progress,
-                    on_send=journal.mark_sent if journal is not None else None)
-    sender.send(result.plan)
-    result.stopped = sender.stopped
-    if sender.stopped is None:
-        verify(client, result.rows, check=options.verify)
 
 
 def _tell_changes(result: ImportResult, audit: Run | None) -> None:

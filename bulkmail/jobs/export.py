@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..api.client import Client
-from ..progress import progress as progress_bar
+from ..progress import Tracker, Watch
 from ..api.walk import Walk, walk
 from ..files.writing import write_table
 
@@ -41,7 +41,6 @@ class ExportOptions:
     search: str | None = None  # only mailboxes whose address or name contains this text
     page_size: int | None = None  # rows per page to ask for (the server may grant fewer)
     concurrency: int | None = None  # pages fetched at once (default: the client's)
-    progress: bool = False
 
 
 def matches(mailbox: dict, search: str | None) -> bool:
@@ -52,8 +51,8 @@ def matches(mailbox: dict, search: str | None) -> bool:
     return needle in str(mailbox.get("email_address", "")).lower() or needle in str(mailbox.get("realname", "")).lower()
 
 
-def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions = ExportOptions()
-                   ) -> tuple[list[str], Iterator[dict]]:
+def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions = ExportOptions(),
+                   watch: Watch | None = None) -> tuple[list[str], Iterator[dict]]:
     """The export's columns (from the first page) and its mailboxes, each id once, as the pages
     come; ``result`` counts pages and keeps each page's meta.total."""
     search = options.search
@@ -62,10 +61,9 @@ def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions 
     columns = COLUMNS + [k for k in (first.items[0] if first.items else {}) if k not in COLUMNS]
 
     def rows() -> Iterator[dict]:
-        with progress_bar(first.total, "Exporting", "mailbox", options.progress) as bar:
+        with Tracker(watch, "Exporting", first.total, "mailbox") as bar:
             for page in itertools.chain([first], pages):  # each mailbox once: the walk sees to it
-                if page.total is not None:
-                    bar.total = max(bar.total or 0, page.total)
+                bar.grow(page.total)
                 for mailbox in page.items:
                     if matches(mailbox, search):
                         result.rows += 1
@@ -75,25 +73,26 @@ def walk_mailboxes(client: Client, result: ExportResult, options: ExportOptions 
     return columns, rows()
 
 
-def export_mailboxes(client: Client, path: str | os.PathLike, options: ExportOptions = ExportOptions()
-                     ) -> ExportResult:
+def export_mailboxes(client: Client, path: str | os.PathLike, options: ExportOptions = ExportOptions(),
+                     watch: Watch | None = None) -> ExportResult:
     """Write every mailbox (or those matching ``options.search``) to a .csv or .xlsx file (or
     CSV to standard output for "-"), each id once."""
     result = ExportResult(Path(path))
     started = time.monotonic()
-    columns, rows = walk_mailboxes(client, result, options)
+    columns, rows = walk_mailboxes(client, result, options, watch)
     write_table(path, columns, rows)
     result.seconds = time.monotonic() - started
     return result
 
 
-def collect_mailboxes(client: Client, profile: str, options: ExportOptions = ExportOptions()
+def collect_mailboxes(client: Client, profile: str, options: ExportOptions = ExportOptions(),
+                      watch: Watch | None = None
                       ) -> tuple[list[str], list[dict], ExportResult]:
     """One account's whole export in memory, each row led by its ``profile``: an export across
     accounts writes only accounts read to the end, so a failure half-way loses no other account."""
     result = ExportResult(Path(profile))
     started = time.monotonic()
-    columns, rows = walk_mailboxes(client, result, options)
+    columns, rows = walk_mailboxes(client, result, options, watch)
     collected = [{"profile": profile, **mailbox} for mailbox in rows]
     result.seconds = time.monotonic() - started
     return columns, collected, result

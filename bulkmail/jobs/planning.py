@@ -33,10 +33,13 @@ class Plan:
         return len(self.to_add) + len(self.to_remove)
 
 
-def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, dry_run: bool = False) -> Plan:
-    """Classify the rows that passed validation against the live state."""
+def make_plan(client: Client, rows: list[Row], concurrency: int | None = None, dry_run: bool = False,
+              live: Live | None = None) -> Plan:
+    """Classify the rows that passed validation against the live state (``live``: a read the
+    caller made already, e.g. sync's walk of the whole list)."""
     candidates = [r for r in rows if r.status == PLANNED]
-    live = read_live(client, (r.email_address for r in candidates), concurrency)
+    if live is None:
+        live = read_live(client, (r.email_address for r in candidates), concurrency)
     recheck(client, live, (r.email_address for r in candidates), concurrency)
     plan = Plan(account_size=live.size)
     for row in candidates:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..files.undo import undo_path
@@ -16,7 +16,8 @@ from ..records import ADDED, REMOVED, Row
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..files.reading import Sheet
-    from .change import ImportOptions, ImportResult
+    from .change import ImportResult
+    from .options import Hooks, ImportOptions
 
 
 @dataclass
@@ -70,14 +71,15 @@ def find_run(run_id: str) -> UndoTarget:
     return UndoTarget(run, undo, table, rows, max(undone, key=lambda r: r.get("time", "")) if undone else None)
 
 
-def undo_run(client: Client, target: UndoTarget, options: ImportOptions, *, report: str | os.PathLike | None = None,
-             confirm: Callable | None = None, audit=None) -> ImportResult:
+def undo_run(client: Client, target: UndoTarget, options: ImportOptions, hooks: Hooks | None = None, *,
+             report: str | os.PathLike | None = None) -> ImportResult:
     """Apply a run's undo file like an import of it (a plan against the live service, the
     rails, the prompt, a journal, the report and the undo's own undo file); refused when the
     login is for another account or service than the run's."""
-    from ..jobs.change import run_import
-    from ..jobs.planfile import check_target
+    from .change import run_change
+    from .options import Hooks
+    from .planfile import check_target
 
     check_target(target.run, client, target.describe(), made="ran on", remedy="")
-    return run_import(client, target.table, target.rows, options, report=report, confirm=confirm, source=target.undo,
-                      audit=audit)
+    return run_change(client, target.table, target.rows, options, hooks or Hooks(), report=report,
+                      source=target.undo)

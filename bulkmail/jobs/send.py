@@ -19,7 +19,7 @@ from ..errors import (AuthError, BulkmailError, Fatal, InDoubtError, Interrupted
 from .live import domain_of, lookup
 from .planning import Plan
 from .verify import name_not_kept
-from ..progress import progress as progress_bar
+from ..progress import Tracker, Watch
 from ..records import FAILED, PLANNED, Row
 from ..words import plural
 
@@ -40,11 +40,11 @@ class Sender:
     worker."""
 
     def __init__(self, client: Client, *, batch_size: int = 100, concurrency: int | None = None,
-                 progress: bool = False, on_send: Callable[[list[Row]], None] | None = None):
+                 watch: Watch | None = None, on_send: Callable[[list[Row]], None] | None = None):
         self.client = client
         self.batch_size = max(1, batch_size)
         self.concurrency = max(1, concurrency or client.concurrency)
-        self.progress = progress
+        self.watch = watch  # told of each batch that settles its rows
         # Called before each request leaves (the journal records the rows as sent); a crash
         # after it leaves the rows in doubt, to be settled by re-reading, never resent blindly.
         self.on_send = on_send or (lambda rows: None)
@@ -108,7 +108,7 @@ class Sender:
         running: dict = {}
         label = "Adding" if kind == "add" else "Removing"
         cancel = self.client.cancel
-        with progress_bar(len(rows), label, "row", self.progress) as bar, \
+        with Tracker(self.watch, label, len(rows)) as bar, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="send") as pool:
             try:
                 while running or (pending and self.stopped is None):

@@ -18,10 +18,12 @@ import pandas as pd
 
 from ..addresses import address_key, domain_key
 from ..api.client import Client
-from ..api.walk import walk
+from ..api.walk import Walk, walk
 from .rails import limit
 from ..errors import InputError, Refused
-from .change import ImportOptions, ImportResult, run_import
+from .change import ImportResult, run_change
+from .live import Live
+from .options import Hooks, ImportOptions
 from .live import domain_of
 from ..files.reading import Sheet
 from .journal import Journal
@@ -66,12 +68,40 @@ def roster_rows(sheet: Sheet) -> tuple[Sheet, list[Row], list[str]]:
     return sheet, validate(sheet, "add"), notes
 
 
-def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, *, report=None, confirm=None,
-         source=None, audit=None) -> ImportResult:
-    """Plan the sync, check its rails, and run it through the import pipeline (journal, rails,
-    prompt, batches, verification, report). Raises Refused for a rail, InputError for a roster
-    that cannot be used."""
+def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, hooks: Hooks = Hooks(), *,
+         report=None, source=None) -> ImportResult:
+    """Plan the sync and run it through the change pipeline (journal, its own rail, prompt,
+    batches, verification, report), reusing the one walk of the list it made. Raises Refused
+    for a roster that would change nothing, InputError for a roster that cannot be used."""
     sheet, rows, notes = roster_rows(sheet)
+    valid = _usable(sheet, rows, options)
+    scope = {domain_key(d.lstrip("@")) for d in options.scope} or {domain_of(r.email_address) for r in valid}
+    if not any(domain_of(r.email_address) in scope for r in valid):
+        raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
+    state = Walk()
+    everything = {address_key(str(m.get("email_address", ""))): m for page in walk(client, state=state)
+                  for m in page.items}
+    live = {key: m for key, m in everything.items() if domain_of(key) in scope}
+    resuming = importing.resume and source is not None
+    _mark_roster(valid, scope, live, options, _sent_before(source, client.account_id) if resuming else set())
+    extra = _live_only(live, {r.key for r in rows}, options)
+    if resuming:  # removals the interrupted run made are no longer live
+        extra += _removed_before(source, client.account_id, {r.row for r in extra})
+    allowed, said = limit(options.max_remove, len(live))
+
+    def rail(plan) -> None:  # the sync's own rail, counted on its scope (import's counts the account)
+        removals = len(plan.to_remove)
+        if removals > allowed and not options.allow_mass_remove:
+            raise Refused(f"The sync would remove {removals} mailboxes, more than {said}. Nothing was sent. Check the "
+                          "roster (a truncated file?); if it is right, add --allow-mass-remove or raise --max-remove.")
+
+    seen = Live(everything, set(everything), state.mailboxes if state.complete else None, state.complete)
+    return run_change(client, _with_live_rows(sheet, extra), rows + extra, importing, hooks, report=report,
+                      source=source, rail=rail, live=seen, notes=notes + [f"Scope: {', '.join(sorted(scope))}."])
+
+
+def _usable(sheet: Sheet, rows: list[Row], options: SyncOptions) -> list[Row]:
+    """The roster's valid rows; a roster with invalid rows (unless --skip-invalid) or none valid is refused."""
     valid = [r for r in rows if r.status == PLANNED]
     invalid = [r for r in rows if r.status == INVALID]
     if invalid and not options.skip_invalid:
@@ -81,16 +111,14 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
                          "pass --skip-invalid.")
     if not valid:
         raise Refused(f"The roster {sheet.where} has no usable address. Nothing was sent.")
-    scope = {domain_key(d.lstrip("@")) for d in options.scope} or {domain_of(r.email_address) for r in valid}
-    in_scope = [r for r in valid if domain_of(r.email_address) in scope]
-    if not in_scope:
-        raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
-    live = {address_key(str(m.get("email_address", ""))): m for page in walk(client) for m in page.items
-            if domain_of(str(m.get("email_address", ""))) in scope}
-    resuming = importing.resume and source is not None
-    # Rows an interrupted sync sent are live now because of it: the journal settles them (a
-    # change of this sync, logged once), they are not "on the roster and live".
-    sent_before = _sent_before(source, client.account_id) if resuming else set()
+    return valid
+
+
+def _mark_roster(valid: list[Row], scope: set[str], live: dict[str, dict], options: SyncOptions,
+                 sent_before: set[int]) -> None:
+    """Roster rows outside the scope, or live already, need nothing. Rows an interrupted sync
+    sent are live now because of it: the journal settles them (a change of this sync, logged
+    once), they are not "on the roster and live"."""
     for row in valid:
         if domain_of(row.email_address) not in scope:
             row.keep("outside the scope; not touched")
@@ -100,8 +128,12 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
             row.present("on the roster and live", live[row.key])
         elif options.remove_only:
             row.keep("not live; --remove-only adds nothing")
+
+
+def _live_only(live: dict[str, dict], rostered: set[str], options: SyncOptions) -> list[Row]:
+    """A remove row per live mailbox in the scope that the roster does not name (kept by --keep
+    or --add-only); their row numbers are negative: they have none in the roster."""
     patterns, kept_addresses = keep_rules(options.keep)
-    rostered = {r.key for r in rows}
     extra = []
     for key, mailbox in sorted(live.items()):
         if key in rostered:
@@ -112,25 +144,7 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
         elif options.add_only:
             row.keep("not on the roster; --add-only removes nothing")
         extra.append(row)
-    if resuming:  # removals the interrupted run made are no longer live
-        extra += _removed_before(source, client.account_id, {r.row for r in extra})
-    removals = sum(r.status == PLANNED for r in extra)
-    allowed, said = limit(options.max_remove, len(live))
-    refusal = None
-    if removals > allowed and not options.allow_mass_remove:
-        refusal = Refused(f"The sync would remove {removals} mailboxes, more than {said}. Nothing was sent. Check the "
-                          "roster (a truncated file?); if it is right, add --allow-mass-remove or raise --max-remove.")
-        if not importing.dry_run:
-            raise refusal
-    table = _with_live_rows(sheet, extra)
-    # The sync's own rail stands for the import's rails (which count the whole account).
-    importing = dataclasses.replace(importing, max_remove=None, allow_mass_remove=True)
-    result = run_import(client, table, rows + extra, importing, report=report, confirm=confirm, source=source,
-                        audit=audit)
-    result.notes = notes + [f"Scope: {', '.join(sorted(scope))}."] + result.notes
-    if refusal is not None:
-        result.refused = refusal
-    return result
+    return extra
 
 
 def _sent_before(source, account: str) -> set[int]:
