@@ -170,3 +170,29 @@ def runs(records: Iterable[dict]) -> dict[str, dict]:
         if item.get("type") == "run":
             found.setdefault(item.get("run_id"), {}).update(item)
     return found
+
+
+def _recent(item: dict, since: datetime | None) -> bool:
+    return since is None or datetime.fromisoformat(item.get("time", "1970-01-01T00:00:00+00:00")) >= since
+
+
+def find_changes(log: AuditLog, email: str | None = None, run_id: str | None = None, since: datetime | None = None,
+                 limit: int = 20) -> list[dict]:
+    """The change records of an address (any case or spelling) and/or of a run, newest first,
+    each with its run's operator, host and command."""
+    from .addresses import address_key
+
+    records = list(log.records())
+    facts = runs(records)
+    wanted = address_key(email) if email else None
+    found = [item for item in records if item.get("type") == "change" and _recent(item, since)
+             and (wanted is None or address_key(str(item.get("email_address", ""))) == wanted)
+             and (not run_id or item.get("run_id") == run_id)]
+    found = sorted(found, key=lambda item: item.get("time", ""), reverse=True)[:limit]
+    return [{**item, **{k: facts.get(item.get("run_id"), {}).get(k) for k in ("operator", "host", "command")}}
+            for item in found]
+
+
+def recent_runs(log: AuditLog, since: datetime | None = None, limit: int = 20) -> list[dict]:
+    """The last runs, newest first (runs of the same second in the log's order, reversed too)."""
+    return sorted((r for r in runs(log.records()).values() if _recent(r, since)), key=lambda r: r.get("time", ""))[::-1][:limit]

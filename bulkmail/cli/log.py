@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from ..addresses import address_key
-from ..audit import AuditLog, Run, runs as audit_runs
+from ..audit import AuditLog, Run, find_changes, recent_runs
 from .common import echo, output_options, record, say, state
 from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
 
@@ -70,21 +69,9 @@ def parse_since(text: str) -> datetime:
 def log_command(email, since, run_id, limit):
     """Answer from the audit log: who changed a mailbox, from which file, when; or the last runs."""
     log = AuditLog()
-    records = list(log.records())
-    runs = audit_runs(records)
     since_time = parse_since(since) if since else None
-
-    def recent(item) -> bool:
-        return since_time is None or datetime.fromisoformat(item.get("time", "1970-01-01T00:00:00+00:00")) >= since_time
-
     if email or run_id:
-        found = [item for item in records if item.get("type") == "change" and recent(item)
-                 and (not email or address_key(str(item.get("email_address", ""))) == address_key(email))
-                 and (not run_id or item.get("run_id") == run_id)]
-        found = sorted(found, key=lambda item: item.get("time", ""), reverse=True)[:limit]
-        lines = [{**item, "operator": runs.get(item.get("run_id"), {}).get("operator"),
-                  "host": runs.get(item.get("run_id"), {}).get("host"),
-                  "command": runs.get(item.get("run_id"), {}).get("command")} for item in found]
+        lines = find_changes(log, email, run_id, since_time, limit)
         record(changes=lines, log=str(log.path))
         if not lines:
             say(f"No changes found in {log.path}.")
@@ -98,8 +85,7 @@ def log_command(email, since, run_id, limit):
             say(f"{line['time']}  {status}  {line.get('email_address')}  mailbox {mailbox}  "
                 f"by {line.get('operator')}@{line.get('host')}  run {line.get('run_id')}  from {source}")
         return ExitStatus.OK
-    # newest first; runs of the same second in the log's order, reversed too
-    listed = sorted((r for r in runs.values() if recent(r)), key=lambda r: r.get("time", ""))[::-1][:limit]
+    listed = recent_runs(log, since_time, limit)
     record(runs=listed, log=str(log.path))
     if not listed:
         say(f"No runs found in {log.path}.")
