@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 from .log import audited
-from .common import ask, claim_output, connect, echo, interactive, output_options, record, say, settings_for, state
+from .context import echo, interactive, record, say, state
+from .options import output_options
+from .session import ask, claim_output, connect, settings_for
 from ..config import ConnectionSettings, credentials_hint
 from ..errors import BulkmailError, ExitStatus, InputError
 from ..files.paths import REPORTS, STDIO, timestamp, unused_path

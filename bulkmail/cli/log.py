@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Iterator
 import click
 
 from ..audit import AuditLog, Run, find_changes, recent_runs
-from .common import echo, output_options, record, say, state
+from .context import echo, record, say, state
+from .options import output_options
 from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ from .accounts import export_accounts, profile, profile_path
 from .log import audited, log_command
 from .recurring import apply_command, diff_command, sync_command
 from .undo import undo_command
-from .common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
-                         file_options, force_option, input_facts, login_options, max_duration_option, output_options, print_results,
-                         reading_options, record, record_result, report_option, report_reading, say, settings_for,
-                         state, tell_run)
+from .context import Environment, State, echo, record, say, state
+from .options import connection_options, file_options, force_option, login_options, max_duration_option, output_options, reading_options, report_option
+from .session import claim_output, confirmation, connect, settings_for
+from .tell import input_facts, print_results, record_result, report_reading, tell_run
 from ..errors import BulkmailError, ExitStatus, InputError, Interrupted, Terminated
 from ..files.paths import REPORTS, STDIO, default_output, timestamp, unused_path
 from ..words import plural

@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from .log import audited
-from .common import (claim_output, connect, connection_options, force_option, input_facts, max_duration_option,
-                         output_options, record, say, settings_for)
+from .context import record, say
+from .options import connection_options, force_option, max_duration_option, output_options
+from .session import claim_output, connect, settings_for
+from .tell import input_facts
 from ..errors import ExitStatus
 from ..files.paths import REPORTS, timestamp, unused_path
 from ..words import plural
@@ -108,7 +110,9 @@ def tell_finished(result, what: str) -> bool:
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
-    from .common import hooks, state, tell_run
+    from .context import state
+    from .session import hooks
+    from .tell import tell_run
     from ..errors import InputError
     from ..jobs.change import refuse_unfinished, run_change
     from ..jobs.options import ImportOptions
@@ -180,7 +184,9 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from .common import hooks, parse_mapping, report_reading, tell_run
+    from .options import parse_mapping
+    from .session import hooks
+    from .tell import report_reading, tell_run
     from ..errors import InputError
     from ..jobs.options import ImportOptions
     from ..files.paths import default_output

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from .log import audited
-from .common import claim_output, connect, input_facts, record, say, settings_for
+from .context import record, say
+from .session import claim_output, connect, settings_for
+from .tell import input_facts
 from .recurring import change_options, run_outcome, tell_finished
 from ..words import plural
 
@@ -18,7 +20,8 @@ from ..words import plural
 def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove,
                  force, base_url, concurrency, retries):
     """Revert a run by its id (bulkmail log lists them): its undo file, planned against the live service, then applied."""
-    from .common import hooks, tell_run
+    from .session import hooks
+    from .tell import tell_run
     from ..errors import InputError
     from ..jobs.options import ImportOptions
     from ..files.paths import default_output
