@@ -420,7 +420,7 @@ def test_counts_of_one_are_singular(bulkmail, sandbox, tmp_path):
 
 
 def test_the_demo_ends_with_a_command_that_works_when_copied(bulkmail):
-    from bulkmail.cli.main import SAMPLES as SHIPPED
+    from bulkmail.cli.rehearse import SAMPLES as SHIPPED
     result = bulkmail("demo", "-q")
     hint = result.out.splitlines()[-1]
     assert hint == (f"  BULKMAIL_BASE_URL=http://127.0.0.1:8025 BULKMAIL_USERNAME=admin@acme.com "

@@ -15,7 +15,7 @@ import requests
 import urllib3
 
 from ..config import DEFAULT_BASE_URL
-from ..errors import (ApiError, AuthError, InputError, RejectedError, RetriableError, ServiceError, TooLargeError)
+from ..errors import ApiError, AuthError, InputError, RejectedError, RetriableError, ServiceError, TooLargeError
 from ..words import plural
 from .retry import parse_retry_after
 

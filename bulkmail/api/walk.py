@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from .client import LIST_PATH, Client, Page
 from ..errors import ServiceError, UnreachableError
+from .client import LIST_PATH, Client, Page
 
 log = logging.getLogger("bulkmail")
 # How often a page boundary, or a page shorter than meta promised, is read again before the

@@ -10,8 +10,6 @@ from typing import TextIO
 
 import click
 
-
-
 log = logging.getLogger("bulkmail")
 
 

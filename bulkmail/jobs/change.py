@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..api.client import Client
-from .rails import check_rails
-from ..files.fields import REPORT_COLUMNS
 from ..errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
-from .journal import Journal
+from ..files.fields import REPORT_COLUMNS
 from ..files.paths import default_output, fallback_folder, now, unused_path
-from .planning import Plan, make_plan
-from .verify import verify
-from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
-from ..files.report import counts, exit_status, write_report
-from .send import Sender
 from ..files.reading import Sheet, read_table
+from ..files.report import counts, exit_status, write_report
 from ..files.undo import CANNOT_COME_BACK, undo_path, write_undo
+from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
+from .journal import Journal
+from .planning import Plan, make_plan
+from .rails import check_rails
+from .send import Sender
+from .verify import verify
 
 if TYPE_CHECKING:
     from ..audit import Run
@@ -35,7 +35,6 @@ Rail = Callable[[Plan], None]  # raises Refused for a plan that must not run
 from .live import Live
 from .options import Hooks, ImportOptions, ReadOptions
 from .validate import validate
-
 
 
 @dataclass(frozen=True)

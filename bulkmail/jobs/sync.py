@@ -19,17 +19,15 @@ import pandas as pd
 from ..addresses import address_key, domain_key
 from ..api.client import Client
 from ..api.walk import Walk, walk
-from .rails import limit
 from ..errors import InputError, Refused
-from .change import ImportResult, run_change
-from .live import Live
-from .options import Hooks, ImportOptions
-from .live import domain_of
 from ..files.reading import Sheet
-from .journal import Journal
 from ..records import INVALID, PLANNED, Row
+from .change import ImportResult, run_change
+from .journal import Journal
+from .live import Live, domain_of
+from .options import Hooks, ImportOptions
+from .rails import limit
 from .validate import validate
-
 
 
 @dataclass(frozen=True)
