@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from .log import audited
-from .context import echo, interactive, record, say, state
-from .options import output_options
-from .session import ask, claim_output, connect, settings_for
-from ..config import ConnectionSettings, credentials_hint
-from ..errors import BulkmailError, ExitStatus, InputError
-from ..files.paths import REPORTS, STDIO, timestamp, unused_path
 from ..api.retry import Retry
+from ..config import ConnectionSettings, credentials_hint
+from ..errors import ExitStatus, InputError
+from ..files.paths import REPORTS, STDIO, timestamp, unused_path
 from ..words import plural
+from .context import echo, interactive, record, say, state
+from .log import audited
+from .options import output_options
+from .progress import bars
+from .session import ask, claim_output, connect, settings_for
 
 if TYPE_CHECKING:
     from ..jobs.export import ExportOptions
@@ -45,7 +45,7 @@ def profile_add(name, base_url, username, account_id, domains, max_remove, passw
     """Add a profile; the password is checked by one login and stored in the OS keyring."""
     from ..api.client import Client
     from ..api.http import check_base_url
-    from ..config import Profile, load_config, profile_name_problem, run_password_command, _keyring, keyring_set
+    from ..config import Profile, _keyring, keyring_set, load_config, profile_name_problem, run_password_command
 
     if problem := profile_name_problem(name):
         raise InputError(problem)
@@ -188,27 +188,14 @@ def profile_default(name):
     return ExitStatus.OK
 
 
-def profile_path(path: Path, profile: str | None) -> Path:
-    """``path`` with {profile} filled in with the profile's name (which may not leave the folder)."""
-    from ..config import profile_name_problem
-
-    if "{profile}" not in str(path):
-        return path
-    if profile is None:
-        raise InputError("-o holds {profile}, but no profile is in use (--profile, BULKMAIL_PROFILE or a default "
-                         "profile). Name one, or take {profile} out of the file name.")
-    if problem := profile_name_problem(profile):
-        raise InputError(problem)
-    return Path(str(path).replace("{profile}", profile))
-
-
 def export_accounts(output, all_profiles, force, base_url, retries, options: ExportOptions) -> int:
-    """One export across accounts: a file with a first column 'profile', or one file per
-    profile when the name holds {profile}. An account that fails is reported; the others are
-    written all the same (exit 1, or the failure's own code when every account failed)."""
-    from ..jobs.export import collect_mailboxes, export_mailboxes
+    """`bulkmail export --all-profiles` / several --profile: the accounts' export (see
+    jobs/accounts.py), each account logged in and audited like a one-account export."""
+    from contextlib import contextmanager
+
     from ..config import load_config
-    from ..files.writing import write_table
+    from ..jobs.accounts import export_accounts as export_all
+    from ..jobs.accounts import profile_path
 
     config = load_config()  # a broken profile is named among the failures, not skipped in silence
     every = sorted(config.profiles.keys() | config.broken.keys())
@@ -219,37 +206,31 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
     output = output or unused_path(REPORTS / f"mailboxes-{timestamp()}.csv")
     if str(output) == STDIO:
         raise InputError("An export across profiles writes files; give -o a file name.")
-    each = "{profile}" in str(output)
-    paths = {name: profile_path(output, name) for name in names} if each else {}
-    for path in paths.values() or [output]:
+    targets = [profile_path(output, name) for name in names] if "{profile}" in str(output) else [output]
+    for path in targets:
         claim_output(path, "--output", force=force)
-    failures, columns, collected, accounts = [], [], [], []
-    for name in names:
-        try:
-            client = connect(settings_for(name, base_url=base_url), options.concurrency, retries)
-            with audited("export", client, output=str(paths.get(name, output))) as (_, outcome):
-                if each:
-                    result = export_mailboxes(client, paths[name], options)
-                    say(f"Exported {plural(result.rows, 'mailbox')} of profile {name} to {result.path}")
-                else:
-                    found, rows, result = collect_mailboxes(client, name, options)
-                    columns += [c for c in found if c not in columns]
-                    collected += rows
-                    say(f"Read {plural(result.rows, 'mailbox')} of profile {name}")
-                outcome.update(exit_status=0, mailboxes=result.rows, pages=result.pages)
-            accounts.append({"profile": name, "account": client.account_id, "mailboxes": result.rows,
-                             "pages": result.pages, "output": str(paths.get(name, output)), "error": None})
-        except BulkmailError as err:
-            echo(f"Error: profile {name}: {err}")
-            failures.append(err)
-            accounts.append({"profile": name, "account": None, "mailboxes": 0, "pages": 0, "output": None,
-                             "error": str(err)})
-    if not each and len(failures) < len(names):
-        count = write_table(output, ["profile", *columns], collected)
-        say(f"Exported {plural(count, 'mailbox')} of {plural(len(names) - len(failures), 'profile')} to {output}")
-        record(output=str(output), mailboxes=count)
+
+    @contextmanager
+    def open_account(account):
+        client = connect(settings_for(account.profile, base_url=base_url), options.concurrency, retries)
+        with audited("export", client, output=account.output) as (_, outcome):
+            yield client
+            outcome.update(exit_status=0, mailboxes=account.mailboxes, pages=account.pages)
+
+    def told(account, result):
+        where = f"to {result.path}" if "{profile}" in str(output) else ""
+        say(f"Exported {plural(result.rows, 'mailbox')} of profile {account.profile} {where}".rstrip()
+            if where else f"Read {plural(result.rows, 'mailbox')} of profile {account.profile}")
+
+    done = export_all(names, output, options, open_account, bars(not state().quiet), told)
+    for account in done.failures:
+        echo(f"Error: profile {account.profile}: {account.error}")
+    if done.output is not None:
+        say(f"Exported {plural(done.mailboxes, 'mailbox')} of {plural(len(names) - len(done.failures), 'profile')} "
+            f"to {done.output}")
+        record(output=str(done.output), mailboxes=done.mailboxes)
+    accounts = [{"profile": a.profile, "account": a.account, "mailboxes": a.mailboxes, "pages": a.pages,
+                 "output": a.output, "error": str(a.error) if a.error else None} for a in done.accounts]
     record(accounts=accounts, pages=sum(a["pages"] for a in accounts), profile=None, service=None, account=None,
            error="; ".join(f"profile {a['profile']}: {a['error']}" for a in accounts if a["error"]) or None)
-    if failures:
-        return failures[0].exit_status if len(failures) == len(names) else ExitStatus.ROWS_FAILED
-    return ExitStatus.OK
+    return done.exit_status

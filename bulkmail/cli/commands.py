@@ -9,8 +9,9 @@ import click
 
 from ..errors import ExitStatus, InputError, Interrupted
 from ..files.paths import REPORTS, STDIO, default_output, timestamp, unused_path
+from ..jobs.accounts import profile_path
 from ..words import plural
-from .accounts import export_accounts, profile_path
+from .accounts import export_accounts
 from .context import echo, record, say, state
 from .log import audited
 from .options import (
