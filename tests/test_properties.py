@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from bulkmail.jobs.change import check_file
 from bulkmail.files.cells import unmark
 from bulkmail.files.reading import BLANKS
-from bulkmail.files.cells import FORMULA_START
+from bulkmail.files.cells import BLANKS, FORMULA_START
 from bulkmail.files.writing import neutralise, write_table
 from bulkmail.files.xlsx import SPECIAL
 
@@ -22,7 +22,8 @@ quick = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 @given(cell_text)
 def test_neutralised_text_never_starts_a_formula_and_loses_nothing(text):
     safe = neutralise(text)
-    assert not safe.startswith(FORMULA_START)
+    # Blanks alone (a lone tab or CR) are no formula: they read back as an empty cell.
+    assert not safe.startswith(FORMULA_START) or not text.strip(BLANKS)
     assert safe == text or safe == "'" + text
 
 

@@ -9,7 +9,6 @@ import click
 
 from ..errors import ExitStatus, InputError, Interrupted
 from ..files.paths import REPORTS, STDIO, default_output, timestamp, unused_path
-from ..jobs.accounts import profile_path
 from ..words import plural
 from .accounts import export_accounts
 from .context import echo, record, say, state
@@ -26,7 +25,7 @@ from .options import (
 )
 from .progress import bars
 from .session import claim_output, confirmation, connect, settings_for
-from .tell import input_facts, print_results, record_result, report_reading, tell_run
+from .tell import print_results, record_result, report_reading, tell_run
 
 # The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
 # use them, so that --help, --version and completion start in a blink.
@@ -69,6 +68,7 @@ def login(base_url, retries, save):
 @connection_options
 def export(output, search, page_size, all_profiles, force, base_url, concurrency, retries):
     """Write every mailbox to a CSV or XLSX file."""
+    from ..jobs.accounts import profile_path
     from ..jobs.export import ExportOptions, export_mailboxes
     options = ExportOptions(search=search, page_size=page_size, concurrency=concurrency)
     if all_profiles or len(state().profiles) > 1:
@@ -122,7 +122,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
             fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    from ..jobs.change import load, run_change
+    from ..jobs.change import input_facts, load, run_change
     from ..jobs.options import Hooks, ImportOptions
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
@@ -143,17 +143,17 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
     report_reading(table, len(rows))
     options = ImportOptions(dry_run=dry_run, batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, strict=strict,
-                            resume=resume, fresh=fresh)
+                            resume=resume, fresh=fresh, plan_out=plan_out)
     client = connect(settings, concurrency, retries)
     confirm = confirmation(client, rows, yes)  # asked before the audit run starts: a no there is a plain refusal
     facts = input_facts(path, len(rows))
     record(input=facts)
     with audited("import", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         lent = Hooks(watch=bars(not state().quiet), confirm=confirm, audit=None if dry_run else run)
-        result = run_change(client, table, rows, options, lent, report=report,
+        result = run_change(client, table, rows, options, lent, report=report, facts=facts,
                             source=None if from_stdin else path)  # standard input has no journal
         outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
+                       report=str(result.report.resolve()) if result.report else None, error=str(result.stopped) if result.stopped else None)
         if result.finished_before is not None:
             done = result.finished_before
             note = f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}."
@@ -162,7 +162,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         say(f"{note} Report: {done.report}")
         record(report=done.report, note=note)
         return result.exit_status
-    tell_run(result, path, client, plan_out)
+    tell_run(result)
     return result.exit_status
 
 @click.command()
@@ -177,7 +177,7 @@ def validate(path, sheet, action, mapping, domains, only, force, report):
                         report=report)
     report_reading(result.sheet, len(result.rows))
     print_results(result)
-    record_result(result, path)
+    record_result(result)
     return result.exit_status
 
 @click.command()

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Iterator
 import click
 
 from ..audit import AuditLog, Run, find_changes, recent_runs
+from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
 from .context import echo, record, say, state
 from .options import output_options
-from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
 
 if TYPE_CHECKING:
     from ..api.client import Client

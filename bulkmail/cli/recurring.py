@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from .log import audited
-from .context import record, say
-from .options import connection_options, force_option, max_duration_option, output_options
-from .session import claim_output, connect, settings_for
-from .tell import input_facts
 from ..errors import ExitStatus
 from ..files.paths import REPORTS, timestamp, unused_path
 from ..words import plural
+from .context import record, say
+from .log import audited
+from .options import connection_options, force_option, max_duration_option, output_options
+from .session import claim_output, connect, settings_for
 
 LIVE = "live"
 
@@ -30,8 +29,8 @@ LIVE = "live"
 @connection_options
 def diff_command(old, new, output, as_import, force, base_url, concurrency, retries):
     """Compare two exports (or 'live' for the service now): what appeared, disappeared, changed."""
-    from ..jobs import diff
     from ..files.writing import write_table
+    from ..jobs import diff
 
     inputs = [p for p in (old, new) if p != LIVE]
     kind = "undo-diff" if as_import else "diff"
@@ -110,15 +109,14 @@ def tell_finished(result, what: str) -> bool:
 def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove, force,
                   base_url, concurrency, retries):
     """Apply an approved plan exactly: refused when it no longer matches the service."""
-    from .context import state
+    from ..errors import InputError
+    from ..files.paths import default_output
+    from ..files.undo import undo_path
+    from ..jobs.change import input_facts, refuse_unfinished, run_change
+    from ..jobs.options import ImportOptions
+    from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from .session import hooks
     from .tell import tell_run
-    from ..errors import InputError
-    from ..jobs.change import refuse_unfinished, run_change
-    from ..jobs.options import ImportOptions
-    from ..files.paths import default_output
-    from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
-    from ..files.undo import undo_path
 
     if resume and fresh:
         raise InputError("--resume cannot be combined with --fresh.")
@@ -139,14 +137,14 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     options = ImportOptions(batch_size=batch_size, verify=not no_verify,
                             max_remove=settings.max_remove, allow_mass_remove=allow_mass_remove, resume=resume,
                             fresh=fresh)
-    record(input=input_facts(plan_path, len(rows)))
-    with audited("apply", client, input=state().result["input"], plan_input=plan["input"],
-                 plan_digest=plan["digest"]) as (run, outcome):
+    facts = input_facts(plan_path, len(rows))
+    record(input=facts)
+    with audited("apply", client, input=facts, plan_input=plan["input"], plan_digest=plan["digest"]) as (run, outcome):
         result = run_change(client, table, rows, options, hooks(client, rows, yes, run), report=report,
-                            source=plan_path)
+                            source=plan_path, facts=facts)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"apply of {plan_path.name}"):
-        tell_run(result, plan_path)
+        tell_run(result)
     return result.exit_status
 
 
@@ -184,16 +182,17 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
+    from ..errors import InputError
+    from ..files.paths import default_output
+    from ..files.reading import read_table
+    from ..files.undo import undo_path
+    from ..jobs.change import input_facts
+    from ..jobs.options import ImportOptions
+    from ..jobs.rails import limit
+    from ..jobs.sync import SyncOptions, sync
     from .options import parse_mapping
     from .session import hooks
     from .tell import report_reading, tell_run
-    from ..errors import InputError
-    from ..jobs.options import ImportOptions
-    from ..files.paths import default_output
-    from ..files.reading import read_table
-    from ..jobs.rails import limit
-    from ..jobs.sync import SyncOptions, sync
-    from ..files.undo import undo_path
 
     if add_only and remove_only:
         raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")
@@ -213,14 +212,14 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     settings = settings_for(base_url=base_url)
     options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
                           max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)
-    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume, fresh=fresh)
+    importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume, fresh=fresh, plan_out=plan_out)
     client = connect(settings, concurrency, retries)
     facts = input_facts(roster, len(table.frame))
     record(input=facts)
     with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         result = sync(client, table, options, importing, hooks(client, [], yes, None if dry_run else run),
-                      report=report, source=None if str(roster) == "-" else roster)
+                      report=report, source=None if str(roster) == "-" else roster, facts=facts)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"sync of {roster.name}"):
-        tell_run(result, roster, client, plan_out, quiet=("already_present",))  # present is a roster's normal case
+        tell_run(result, quiet=("already_present",))  # present is a roster's normal case
     return result.exit_status

@@ -4,11 +4,10 @@ warnings, the report and undo file; and the --json facts."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from ..records import NOT_ATTEMPTED
 from ..words import plural
-from .context import echo, record, say, state
+from .context import echo, record, say
 from .session import tally_line
 
 log = logging.getLogger("bulkmail")
@@ -26,15 +25,7 @@ def report_reading(table, count: int) -> None:
     for notice in table.notices:
         say(notice)
 
-def input_facts(path, rows: int) -> dict:
-    """The input as the audit log and --json name it: absolute path, SHA-256, data rows."""
-    from ..jobs.journal import file_hash
-
-    source = None if str(path) == "-" else Path(path)
-    return {"path": str(source.resolve()) if source else "-",
-            "sha256": file_hash(source) if source and source.is_file() else None, "rows": rows}
-
-def record_result(result, path, quiet=()) -> None:
+def record_result(result, quiet=()) -> None:
     """An import's or a validation's facts for --json: counts, files, input, first problems (not
     the rows whose status is in ``quiet``, as on the terminal)."""
     from ..files.report import problems
@@ -42,15 +33,15 @@ def record_result(result, path, quiet=()) -> None:
     record(counts={str(status): count for status, count in result.counts.items()},
            report=str(result.report) if result.report else None,
            undo=str(result.undo) if getattr(result, "undo", None) else None,
-           plan=state().result.get("plan"),
-           input=state().result.get("input") or input_facts(path, len(result.rows)),
+           plan=str(result.plan_file) if getattr(result, "plan_file", None) else None,
+           input=result.input,
            problems=[{"row": r.row, "email_address": r.email_address, "status": str(r.status), "detail": r.detail}
                      for r in problems(result.rows) if r.status not in quiet][:20])
     stopped = getattr(result, "stopped", None) or getattr(result, "refused", None)
     if stopped is not None:
         record(error=str(stopped))
 
-def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
+def tell_run(result, quiet=()) -> None:
     """After an import, apply or sync: its notes and errors, the plan it wrote (--plan-out),
     the results, and the --json facts."""
     for note in result.notes:
@@ -59,15 +50,10 @@ def tell_run(result, path, client=None, plan_out=None, quiet=()) -> None:
         echo(f"Error: {result.stopped}")
     if result.refused is not None:
         echo(f"Warning: the real run would be refused: {result.refused}")
-    if plan_out and result.stopped is None:
-        from ..jobs.planfile import build_plan, write_plan
-
-        facts = state().result["input"]
-        write_plan(plan_out, build_plan(client, result.rows, result.counts, {k: facts[k] for k in ("path", "sha256")}))
-        say(f"Plan: {plan_out} (review it with the report; then: bulkmail apply {plan_out})")
-        record(plan=str(plan_out))
+    if result.plan_file is not None:
+        say(f"Plan: {result.plan_file} (review it with the report; then: bulkmail apply {result.plan_file})")
     print_results(result, quiet)
-    record_result(result, path, quiet)
+    record_result(result, quiet)
 
 def print_results(result, quiet=()) -> None:
     """The counts, the first rows to look at (not those whose status is in ``quiet``),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .log import audited
-from .context import record, say
-from .session import claim_output, connect, settings_for
-from .tell import input_facts
-from .recurring import change_options, run_outcome, tell_finished
 from ..words import plural
+from .context import record, say
+from .log import audited
+from .recurring import change_options, run_outcome, tell_finished
+from .session import claim_output, connect, settings_for
 
 
 @click.command("undo")
@@ -20,13 +19,14 @@ from ..words import plural
 def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fresh, max_remove, allow_mass_remove,
                  force, base_url, concurrency, retries):
     """Revert a run by its id (bulkmail log lists them): its undo file, planned against the live service, then applied."""
-    from .session import hooks
-    from .tell import tell_run
     from ..errors import InputError
-    from ..jobs.options import ImportOptions
     from ..files.paths import default_output
     from ..files.undo import undo_path
+    from ..jobs.change import input_facts
+    from ..jobs.options import ImportOptions
     from ..jobs.revert import find_run, undo_run
+    from .session import hooks
+    from .tell import tell_run
 
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
@@ -51,5 +51,5 @@ def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fr
                           report=report)
         outcome.update(run_outcome(result))
     if not tell_finished(result, f"undo of run {run_id}"):
-        tell_run(result, target.undo)
+        tell_run(result)
     return result.exit_status

@@ -58,6 +58,8 @@ class ImportResult:
     resumed: bool = False  # this run finished an interrupted one
     finished_before: FinishedRun | None = None  # --resume of a run that had finished: nothing done
     undo: Path | None = None  # the import file that reverts this run's changes
+    plan_file: Path | None = None  # the plan a dry run wrote (--plan-out)
+    input: dict = field(default_factory=dict)  # input_facts(): path, sha256, rows
     audited: bool = False  # its changes go to the audit log
     summary: list[tuple[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # for the user, said once by the CLI
@@ -79,10 +81,11 @@ class ImportResult:
 
 
 def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool = False, fresh: bool = False,
-                 folder: str | os.PathLike | None = None) -> tuple[Journal, bool, FinishedRun | None]:
+                 folder: str | os.PathLike | None = None, content_hash: str | None = None
+                 ) -> tuple[Journal, bool, FinishedRun | None]:
     """The journal of this input file in this account, locked for this run; whether the run
     resumes one; and, for --resume of a run of this same file that finished, that run."""
-    journal = Journal(source, account, folder)
+    journal = Journal(source, account, folder, content_hash)
     try:
         resuming = journal.check_resumable() if resume else False
         done = journal.finished() if resume and not resuming else None
@@ -99,16 +102,24 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
         raise
 
 
-def audit_facts(source: str | os.PathLike) -> list[tuple[str, object]]:
+def input_facts(source: str | os.PathLike, rows: int) -> dict:
+    """The input as the report, the journal, the audit log and --json name it: absolute path,
+    SHA-256 (the file is read for it once per run), data rows."""
+    from .journal import file_hash
+
+    path = None if str(source) == "-" else Path(source)
+    return {"path": str(path.resolve()) if path else "-",
+            "sha256": file_hash(path) if path and path.is_file() else None, "rows": rows}
+
+
+def audit_facts(facts: dict) -> list[tuple[str, object]]:
     """Who ran it, where, with which version, on which exact input: for the report's Summary."""
     from .. import __version__
     from ..audit import operator
-    from .journal import file_hash
 
     user, host = operator()
-    path = Path(source)
-    digest = file_hash(path) if str(source) != "-" and path.is_file() else "(standard input)"
-    return [("operator", user), ("host", host), ("tool version", __version__), ("input sha256", digest)]
+    return [("operator", user), ("host", host), ("tool version", __version__),
+            ("input sha256", facts["sha256"] or "(standard input)")]
 
 
 def refuse_unfinished(source: str | os.PathLike, account: str) -> None:
@@ -142,7 +153,8 @@ def check_file(path: str | os.PathLike, reading: ReadOptions = ReadOptions(), *,
     table, rows = load(path, reading)
     for row in rows:
         row.valid()
-    result = ImportResult(table, rows, summary=[("run", "offline validation"), *audit_facts(table.path),
+    facts = input_facts(table.path, len(rows))
+    result = ImportResult(table, rows, input=facts, summary=[("run", "offline validation"), *audit_facts(facts),
                                                 ("started", now())])
     result.report = write_report(report or default_output(path, "validation"), table, rows, result.summary)
     return result
@@ -159,7 +171,7 @@ def import_file(client: Client, path: str | os.PathLike, options: ImportOptions 
 def run_change(client: Client, table: Sheet, rows: list[Row], options: ImportOptions = ImportOptions(),
                hooks: Hooks = Hooks(), *, report: str | os.PathLike | None = None,
                source: str | os.PathLike | None = None, rail: Rail | None = None, live: Live | None = None,
-               notes: list[str] = ()) -> ImportResult:
+               notes: list[str] = (), facts: dict | None = None) -> ImportResult:
     """The one change pipeline of import, apply, sync and undo: plan the checked rows against
     the live state, ask, send, verify, and write the report and the undo file.
 
@@ -170,15 +182,17 @@ def run_change(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
     resumes). ``rail(plan)`` raises Refused for a plan that must not run (default: import's
     --max-remove and mass-removal rail); ``live`` is a read of the live state the caller made
     already (sync's). The report goes to ``report`` (default
-    reports/<input>-<timestamp>-results.<format>). The client's ``cancel`` stops the run."""
+    reports/<input>-<timestamp>-results.<format>). ``facts``: input_facts() of the input, when
+    the caller has them (the file is hashed once). The client's ``cancel`` stops the run."""
+    facts = facts or input_facts(source if source is not None else table.path, len(rows))
     journal, resuming, finished = None, False, None
     if source is not None and not options.dry_run:
         journal, resuming, finished = open_journal(source, client.account_id or "", resume=options.resume,
-                                                   fresh=options.fresh)
+                                                   fresh=options.fresh, content_hash=facts["sha256"])
     try:
         if finished is not None:
             return ImportResult(table, rows, report=Path(finished.report), finished_before=finished)
-        result = ImportResult(table, rows, strict=options.strict, resumed=resuming, notes=list(notes))
+        result = ImportResult(table, rows, strict=options.strict, resumed=resuming, notes=list(notes), input=facts)
         if options.resume and not resuming:
             result.notes.append("No interrupted run of this file to resume; starting a new run.")
         if rail is None:
@@ -186,6 +200,8 @@ def run_change(client: Client, table: Sheet, rows: list[Row], options: ImportOpt
                 check_rails(client, plan, options.max_remove, options.allow_mass_remove)
         _Change(client, result, options, hooks, journal, rail, live).run()
         _write_outputs(result, Path(report or default_output(table.path)), hooks)
+        if options.plan_out is not None and options.dry_run and result.stopped is None:
+            _write_plan(client, result, options.plan_out)
         if journal is not None and not _resumable(result, journal):
             _finish(result, journal)
         return result
@@ -268,7 +284,7 @@ class _Change:
         client, result = self.client, self.result
         run = "dry run: nothing changed" if self.options.dry_run else "resumed import" if result.resumed else "import"
         return [*([("profile", client.profile)] if client.profile else []), ("service", client.base_url),
-                ("account", client.account_id), ("run", run), *audit_facts(result.sheet.path), ("started", now())]
+                ("account", client.account_id), ("run", run), *audit_facts(result.input), ("started", now())]
 
     def _judge_rail(self) -> None:
         """A dry run: would a safety rail refuse the real run? Say so, and why."""
@@ -342,6 +358,18 @@ def _tell_changes(result: ImportResult, audit: Run | None) -> None:
         return
     for row in changed:
         row.logged = True
+
+
+def _write_plan(client: Client, result: ImportResult, path: Path) -> None:
+    """The plan file of a dry run (--plan-out): what bulkmail apply will send, with its facts."""
+    from .planfile import build_plan, write_plan
+
+    try:
+        result.plan_file = write_plan(path, build_plan(client, result.rows, result.counts,
+                                                       {k: result.input[k] for k in ("path", "sha256")}))
+    except OSError as exc:
+        result.stopped = DiskFull(f"Could not write the plan {path} ({exc.strerror or exc}); is the disk full? Nothing "
+                                  "was sent. Free some space and run the dry run again.")
 
 
 def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Path], Path]) -> Path | None:

@@ -78,9 +78,10 @@ class _FileLock:
 class Journal:
     """The journal of one input file. Thread-safe: batches report from worker threads."""
 
-    def __init__(self, source: str | os.PathLike, account: str = "", folder: str | os.PathLike | None = None):
+    def __init__(self, source: str | os.PathLike, account: str = "", folder: str | os.PathLike | None = None,
+                 content_hash: str | None = None):
         self.source = Path(source).resolve()
-        self.content_hash = file_hash(self.source)
+        self.content_hash = content_hash or file_hash(self.source)  # the caller's, when it hashed the file already
         key = hashlib.sha256(f"{self.source}\n{account}".encode()).hexdigest()[:12]
         directory = Path(folder) if folder is not None else journal_dir()
         try:

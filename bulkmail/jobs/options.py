@@ -4,6 +4,7 @@ needs to ask or tell (the same names as the command line's options)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..progress import Watch
@@ -37,6 +38,7 @@ class ImportOptions:
     strict: bool = False  # already_present / not_found count as problems
     resume: bool = False  # finish the interrupted run of this file
     fresh: bool = False  # start over although a run of this file is unfinished
+    plan_out: Path | None = None  # with dry_run: write the plan for `bulkmail apply` here
 
 
 @dataclass(frozen=True)

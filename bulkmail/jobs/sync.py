@@ -67,7 +67,7 @@ def roster_rows(sheet: Sheet) -> tuple[Sheet, list[Row], list[str]]:
 
 
 def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOptions, hooks: Hooks = Hooks(), *,
-         report=None, source=None) -> ImportResult:
+         report=None, source=None, facts: dict | None = None) -> ImportResult:
     """Plan the sync and run it through the change pipeline (journal, its own rail, prompt,
     batches, verification, report), reusing the one walk of the list it made. Raises Refused
     for a roster that would change nothing, InputError for a roster that cannot be used."""
@@ -95,7 +95,8 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
 
     seen = Live(everything, set(everything), state.mailboxes if state.complete else None, state.complete)
     return run_change(client, _with_live_rows(sheet, extra), rows + extra, importing, hooks, report=report,
-                      source=source, rail=rail, live=seen, notes=notes + [f"Scope: {', '.join(sorted(scope))}."])
+                      source=source, rail=rail, live=seen, notes=notes + [f"Scope: {', '.join(sorted(scope))}."],
+                      facts=facts)
 
 
 def _usable(sheet: Sheet, rows: list[Row], options: SyncOptions) -> list[Row]:
