@@ -78,6 +78,7 @@ class Row:
     attempts: int = 0
     in_doubt: bool = False  # a request carrying this row lost its answer
     logged: bool = False  # its change is in the audit log (a resumed run does not log it again)
+    cells: tuple = ()  # the input row's own cells, in its sheet's column order: the report carries them
 
     @property
     def key(self) -> str:

@@ -54,9 +54,12 @@ def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
 
 
 def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
+    """Each row's report line: its outcome, then its own input cells as they were read."""
     _, renamed = report_columns(sheet)
-    originals = sheet.frame[list(renamed)].itertuples(index=False, name=None)
-    for row, values in zip(rows, originals):
+    columns = list(sheet.frame.columns)
+    where = [columns.index(c) for c in renamed]
+    for row in rows:
+        values = [row.cells[i] if i < len(row.cells) else "" for i in where]
         mailbox = row.mailbox or {}
         # a live mailbox that sync removes or keeps has no row of the roster: its row stays empty
         line = {"row": row.row if row.row > 0 else "", "action": row.action, "email_address": row.email_address,

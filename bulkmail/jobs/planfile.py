@@ -169,5 +169,6 @@ def plan_rows(plan: dict, path: str | os.PathLike) -> tuple[Sheet, list[Row]]:
     sheet = Sheet(Path(path), None, frame, {"action": "action", "email_address": "email_address",
                                             "executive": "executive", "realname": "realname"})
     rows = [Row(c["row"], c["action"], c["email_address"], executive=c.get("executive"),
-                realname=c.get("realname") or "", status=PLANNED) for c in changes]
+                realname=c.get("realname") or "", status=PLANNED, cells=cells)
+            for c, cells in zip(changes, frame.itertuples(index=False, name=None))]
     return sheet, rows

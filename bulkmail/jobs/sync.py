@@ -14,8 +14,6 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from ..addresses import address_key, domain_key
 from ..api.client import Client
 from ..api.walk import Walk, walk
@@ -94,7 +92,7 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
                           "roster (a truncated file?); if it is right, add --allow-mass-remove or raise --max-remove.")
 
     seen = Live(everything, set(everything), state.mailboxes if state.complete else None, state.complete)
-    return run_change(client, _with_live_rows(sheet, extra), rows + extra, importing, hooks, report=report,
+    return run_change(client, _with_live_rows(sheet, rows, extra), rows + extra, importing, hooks, report=report,
                       source=source, rail=rail, live=seen, notes=notes + [f"Scope: {', '.join(sorted(scope))}."],
                       facts=facts)
 
@@ -158,11 +156,13 @@ def _removed_before(source, account: str, known: set[int]) -> list[Row]:
         return [row for row in journal.live_rows() if row.row not in known]
 
 
-def _with_live_rows(sheet: Sheet, extra: list[Row]) -> Sheet:
-    """The roster's sheet with a row per live mailbox not on it, and a `source` column."""
-    frame = sheet.frame.copy()
-    frame["source"] = "roster"
-    lines = pd.DataFrame([{sheet.fields["email_address"]: r.email_address, "source": "live"} for r in extra],
-                         columns=list(frame.columns), index=[r.row for r in extra], dtype=str).fillna("")
-    return dataclasses.replace(sheet, frame=pd.concat([frame, lines]) if len(lines) else frame)
-
+def _with_live_rows(sheet: Sheet, rows: list[Row], extra: list[Row]) -> Sheet:
+    """The roster's sheet with a `source` column: `roster` for its rows, `live` for a live
+    mailbox not on it (whose other cells are empty but its address)."""
+    columns = list(sheet.frame.columns)
+    address = columns.index(sheet.fields["email_address"])
+    for row in rows:
+        row.cells = (*row.cells, "roster")
+    for row in extra:
+        row.cells = tuple(row.email_address if i == address else "" for i in range(len(columns))) + ("live",)
+    return dataclasses.replace(sheet, frame=sheet.frame.assign(source="roster"))

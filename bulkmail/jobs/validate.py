@@ -128,9 +128,10 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
 
     rows: list[Row] = []
-    for number, address, act, flag, name, nul, quick in zip(frame.index, addresses, actions, flags, names, has_nul,
-                                                             vouched):
-        row = Row(int(number), act, address, status=PLANNED, realname=name)
+    own = frame.itertuples(index=False, name=None)  # each row carries its input cells to the report
+    for number, address, act, flag, name, nul, quick, cells_in in zip(frame.index, addresses, actions, flags, names,
+                                                                       has_nul, vouched, own):
+        row = Row(int(number), act, address, status=PLANNED, realname=name, cells=cells_in)
         rows.append(row)
         cells = Cells(address, act, flag, nul, quick, allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
