@@ -79,11 +79,31 @@ def walk(client: Client, search: str | None = None, page_size: int | None = None
     yield fresh(first)  # always, even empty: it tells the columns and the count
     if first.total_pages <= 1 and not _short(first):
         return  # one answer is one moment: nothing can have moved within it
+    moved = yield from _kept(_fast(client, first, search, workers), fresh)
+    if moved:
+        log.info("the list changed during the walk (or a page came back short); walking it again page by page")
+        yield from _kept(_checked(client, search, first.page_size, state), fresh)
+
+
+def _kept(pages: Iterator[Page], fresh) -> Iterator[Page]:
+    """``fresh(page)`` of each page that still holds a mailbox not yielded before; returns what
+    ``pages`` returns."""
+    while True:
+        try:
+            page = fresh(next(pages))
+        except StopIteration as end:
+            return end.value
+        if page.items:
+            yield page
+
+
+def _fast(client: Client, first: Page, search: str | None, workers: int) -> Iterator[Page]:
+    """The fast pass (see the module docstring); returns whether the list moved meanwhile."""
     size = first.page_size
     if first.total is None:  # no count: find the last page by reading on until a short one
         last = first
         for page in _pages(client, _unbounded(2), search, size, workers, stop_after_short=True, after=first):
-            yield from _nonempty(fresh(page))
+            yield page
             last = page
         count = last.number
     else:
@@ -94,17 +114,12 @@ def walk(client: Client, search: str | None = None, page_size: int | None = None
     anomalies = False
     for page in _pages(client, range(1, count), search, size, workers):
         anomalies |= _short(page)
-        yield from _nonempty(fresh(page))
-    yield from _nonempty(fresh(reference))  # after the pages before it: an export stays in id order
+        yield page
+    yield reference  # after the pages before it: an export stays in id order
     again = client.get_page(count, search, size)
-    yield from _nonempty(fresh(again))
-    for page in _pages(client, range(count + 1, again.total_pages + 1), search, size, workers):
-        yield from _nonempty(fresh(page))  # the list grew meanwhile: its new end
-    if not anomalies and not _short(reference) and _ids(again) == _ids(reference):
-        return
-    log.info("the list changed during the walk (or a page came back short); walking it again page by page")
-    for page in _checked(client, search, size, state):
-        yield from _nonempty(fresh(page))
+    yield again
+    yield from _pages(client, range(count + 1, again.total_pages + 1), search, size, workers)  # a list that grew
+    return anomalies or _short(reference) or _ids(again) != _ids(reference)
 
 
 def _checked(client: Client, search: str | None, size: int, state: Walk) -> Iterator[Page]:
@@ -195,11 +210,6 @@ def _fetch(client: Client, numbers: Iterable[int], search: str | None, size: int
 def _ignores_paging(number: int, other: int) -> ServiceError:
     return ServiceError(f"GET {LIST_PATH} returned the same mailboxes for page {number} as for page {other}; the "
                         "server ignores paging")
-
-
-def _nonempty(page: Page) -> Iterator[Page]:
-    if page.items:
-        yield page
 
 
 def _unbounded(start: int) -> Iterator[int]:

@@ -229,8 +229,13 @@ def export_accounts(output, all_profiles, force, base_url, retries, options: Exp
         say(f"Exported {plural(done.mailboxes, 'mailbox')} of {plural(len(names) - len(done.failures), 'profile')} "
             f"to {done.output}")
         record(output=str(done.output), mailboxes=done.mailboxes)
+    _record_accounts(done)
+    return done.exit_status
+
+
+def _record_accounts(done) -> None:
+    """The --json facts of an export across accounts: one entry per account, with its error."""
     accounts = [{"profile": a.profile, "account": a.account, "mailboxes": a.mailboxes, "pages": a.pages,
                  "output": a.output, "error": str(a.error) if a.error else None} for a in done.accounts]
     record(accounts=accounts, pages=sum(a["pages"] for a in accounts), profile=None, service=None, account=None,
            error="; ".join(f"profile {a['profile']}: {a['error']}" for a in accounts if a["error"]) or None)
-    return done.exit_status
