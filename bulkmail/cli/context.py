@@ -16,14 +16,18 @@ log = logging.getLogger("bulkmail")
 @dataclass
 class Environment:
     """What the command line runs in (like httpie's Environment): standard input and whether a
-    person is typing there. Tests make their own instead of replacing sys.stdin."""
+    person is typing there, and where people's text and the --json object go. Tests make their
+    own instead of replacing sys.stdin and sys.stdout."""
 
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdin_isatty: bool | None = None
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
 
     def __post_init__(self):
         if self.stdin_isatty is None:
             self.stdin_isatty = bool(self.stdin and self.stdin.isatty())
+
 
 class State:
     verbose = 0
@@ -43,24 +47,31 @@ class State:
         # cleanly instead of raising where the main thread happens to be.
         self.settling = False
 
+
 def state() -> State:
     return click.get_current_context().ensure_object(State)
+
 
 def interactive() -> bool:
     return bool(state().env.stdin_isatty)
 
+
 def echo(message: str = "") -> None:
     """Warnings and errors: standard error, always."""
-    click.echo(message, err=True)
+    click.echo(message, file=state().env.stderr)
+
 
 def say(message: str = "", err: bool = False) -> None:
     """What a person reads: standard output, or standard error under --json (whose standard
     output carries exactly one JSON object)."""
-    click.echo(message, err=err or state().json)
+    env = state().env
+    click.echo(message, file=env.stderr if err or state().json else env.stdout)
+
 
 def record(**fields) -> None:
     """Facts for the --json object (and the audit log) of this run."""
     state().result.update(fields)
+
 
 def setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import BulkmailError, ExitStatus, Interrupted, Terminated
 from .accounts import profile
 from .commands import export, import_, login, template, validate
-from .context import Environment, State, echo
+from .context import Environment, State
 from .log import log_command
 from .options import output_options
 from .recurring import apply_command, diff_command, sync_command
@@ -130,10 +130,10 @@ def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
         exc.show()
         return (ExitStatus.BAD_INPUT if exc.exit_code == 2 else exc.exit_code), exc.format_message()
     except (KeyboardInterrupt, click.exceptions.Abort):
-        echo("\nInterrupted.")
+        click.echo("\nInterrupted.", file=ctx_state.env.stderr)
         return ExitStatus.INTERRUPTED, "Interrupted."
     except BulkmailError as exc:
-        echo(f"Error: {exc}")
+        click.echo(f"Error: {exc}", file=ctx_state.env.stderr)
         return exc.exit_status, str(exc)
     except BrokenPipeError:  # the reader of stdout went away (bulkmail … | head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -142,7 +142,8 @@ def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
     except Exception as exc:  # a bug: say so plainly; the traceback only with -v
         if ctx_state.verbose:
             traceback.print_exc()
-        echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.")
+        click.echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.",
+                   file=ctx_state.env.stderr)
         return ExitStatus.ROWS_FAILED, f"Internal error: {type(exc).__name__}: {exc}"
     finally:
         log.handlers.clear()  # the handler holds this run's stderr
@@ -172,4 +173,4 @@ def _print_json(ctx_state: State, argv: list[str], code: int, error: str | None,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duration_s": round(seconds, 3),
             "version": __version__, "profile": None, "service": None, "account": None, "error": error}
     keys.update({k: v for k, v in ctx_state.result.items() if k not in ("command", "exit_status", "error")})
-    click.echo(json.dumps(keys, default=str))
+    click.echo(json.dumps(keys, default=str), file=ctx_state.env.stdout)

@@ -16,6 +16,7 @@ from .context import State, setup_logging, state
 if TYPE_CHECKING:
     from ..jobs.options import ReadOptions
 
+
 def output_options(f):
     """-v/-q are accepted before and after the command name."""
 
@@ -42,6 +43,7 @@ def output_options(f):
                      help="Use this profile of the config file (env BULKMAIL_PROFILE; export takes several).")(f)
     return f
 
+
 def login_options(f):
     f = click.option("--base-url", metavar="URL",
                      help=f"API address (else BULKMAIL_BASE_URL, the profile's, or {DEFAULT_BASE_URL}). Credentials "
@@ -50,11 +52,13 @@ def login_options(f):
                      help="Tries again after a rate limit, server error or dropped connection.")(f)
     return f
 
+
 def connection_options(f):
     f = login_options(f)
     f = click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
                      help="Requests in flight at once.")(f)
     return f
+
 
 def max_duration_option(f):
     """--max-duration: past it, the run stops as after Ctrl-C (report written, --resume
@@ -76,6 +80,7 @@ def max_duration_option(f):
                         help="Stop cleanly after this long (e.g. 90m, 2h, 45s): the report is written, the rest is "
                              "not_attempted, exit 4; --resume finishes it.")(f)
 
+
 def parse_duration(text: str) -> float:
     """'90m', '2h', '1h30m', '45s' or plain seconds, as seconds."""
     import re
@@ -91,8 +96,10 @@ def parse_duration(text: str) -> float:
                                  param_hint="'--max-duration'")
     return total
 
+
 def force_option(f):
     return click.option("--force", is_flag=True, help="Replace an existing output file (never the input).")(f)
+
 
 def file_options(f):
     """How to read an input file: shared by import and validate."""
@@ -114,6 +121,7 @@ def file_options(f):
     f = force_option(f)
     return f
 
+
 def parse_only(_ctx, _param, value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -124,10 +132,12 @@ def parse_only(_ctx, _param, value: str | None) -> tuple[str, ...]:
                                  f"{', '.join(str(s) for s in STATUSES)}.")
     return wanted
 
+
 def report_option(kind: str):
     return click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
                         help=f"Report file, .csv or .xlsx  [default: reports/<input>-<timestamp>-{kind}.<xlsx for a "
                              "spreadsheet input, else csv>]")
+
 
 def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     mapping = {}
@@ -137,6 +147,7 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
             raise InputError(f'--map takes FIELD="Header", e.g. --map email_address="Mail Addr"; got {pair!r}.')
         mapping[name.strip()] = header.strip().strip('"')
     return mapping
+
 
 def reading_options(sheet, mapping, action, domains, only=()) -> ReadOptions:
     """How to read the input, from the shared file options."""

@@ -34,6 +34,7 @@ def claim_output(path: Path, option: str, *, inputs=(), force: bool = False, for
         check_output(path, option, inputs=inputs, force=True, formats=formats)
     return path
 
+
 def settings_for(profile: str | None = None, **options) -> ConnectionSettings:
     """This run's settings: options > BULKMAIL_* > the selected profile > defaults (no password yet)."""
     names = state().profiles
@@ -42,8 +43,10 @@ def settings_for(profile: str | None = None, **options) -> ConnectionSettings:
                          "Run this command once per profile.")
     return resolve(options, profile or (names[0] if names else None))
 
+
 def ask(label: str, secret: bool) -> str:
     return click.prompt(label, hide_input=secret, err=True)
+
 
 def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Client:
     """A logged-in client; the password is asked without echo when nothing else has it and
@@ -60,6 +63,7 @@ def connect(settings: ConnectionSettings, concurrency: int, retries: int) -> Cli
     client.login()
     record(account=client.account_id)
     return client
+
 
 def confirmation(client: Client, rows, yes: bool):
     """The question asked before anything is sent: yes with --yes; without a terminal, a clear
@@ -85,6 +89,7 @@ def confirmation(client: Client, rows, yes: bool):
 
     return confirm
 
+
 def hooks(client: Client, rows, yes: bool, audit=None):
     """What the command line lends a run: progress bars (unless --quiet), the prompt, the
     audit log's run."""
@@ -93,11 +98,13 @@ def hooks(client: Client, rows, yes: bool, audit=None):
 
     return Hooks(watch=bars(not state().quiet), confirm=confirmation(client, rows, yes), audit=audit)
 
+
 def plan_tally(rows):
     """What the plan holds, in the report's words: would_add/would_remove for the changes."""
     from collections import Counter
 
     return Counter(("would_" + row.action if row.status == PLANNED else row.status) for row in rows)
+
 
 def tally_line(tally) -> str:
     return ", ".join(f"{s} {tally[s]}" for s in STATUSES if tally[s]) if tally else "no rows"

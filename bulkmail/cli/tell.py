@@ -25,6 +25,7 @@ def report_reading(table, count: int) -> None:
     for notice in table.notices:
         say(notice)
 
+
 def record_result(result, quiet=()) -> None:
     """An import's or a validation's facts for --json: counts, files, input, first problems (not
     the rows whose status is in ``quiet``, as on the terminal)."""
@@ -41,6 +42,7 @@ def record_result(result, quiet=()) -> None:
     if stopped is not None:
         record(error=str(stopped))
 
+
 def tell_run(result, quiet=()) -> None:
     """After an import, apply or sync: its notes and errors, the plan it wrote (--plan-out),
     the results, and the --json facts."""
@@ -54,6 +56,7 @@ def tell_run(result, quiet=()) -> None:
         say(f"Plan: {result.plan_file} (review it with the report; then: bulkmail apply {result.plan_file})")
     print_results(result, quiet)
     record_result(result, quiet)
+
 
 def print_results(result, quiet=()) -> None:
     """The counts, the first rows to look at (not those whose status is in ``quiet``),

@@ -1,0 +1,66 @@
+"""More input formats: ODS, standard input in and out."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from helpers import read_report
+
+
+def write_ods(path: Path, rows: list[list[str]]) -> Path:
+    """A minimal OpenDocument spreadsheet, as LibreOffice saves one."""
+    cells = "".join("<table:table-row>" + "".join(
+        f'<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>' for v in row)
+        + "</table:table-row>" for row in rows)
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+               f'<office:body><office:spreadsheet><table:table table:name="Leavers">{cells}</table:table>'
+               '</office:spreadsheet></office:body></office:document-content>')
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                '<manifest:file-entry manifest:full-path="/" '
+                'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                '</manifest:manifest>')
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
+def test_an_ods_file_is_read_like_xlsx_and_reported_as_xlsx(bulkmail, tmp_path):
+    write_ods(tmp_path / "leavers.ods", [["Action", "Email"], ["remove", "a@acme.com"], ["add", "b@acme.com"]])
+    result = bulkmail("validate", "leavers.ods")
+    assert result.out.splitlines()[0] == "Read 2 rows from sheet 'Leavers' of leavers.ods."
+    report = Path(result.out.splitlines()[-1].removeprefix("Report: "))
+    assert report.suffix == ".xlsx" and [r["status"] for r in read_report(tmp_path / report)] == ["valid", "valid"]
+
+
+def test_validate_reads_csv_from_standard_input(bulkmail, tmp_path, monkeypatch):
+    result = bulkmail("validate", "-", stdin="action,email\nadd,a@acme.com\nadd,nope\n")
+    assert result.code == 1
+    assert result.out.splitlines()[:2] == ["Read 2 rows from standard input.", "Results: invalid 1, valid 1"]
+    assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
+
+
+def test_import_reads_csv_from_standard_input_and_refuses_resume_there(bulkmail, sandbox, monkeypatch):
+    result = bulkmail("import", "-", "--yes", stdin="action,email\nadd,piped@acme.com\n")
+    assert result.code == 0, result.err
+    assert sandbox.store.addresses() == {"piped@acme.com"}
+    assert result.out.splitlines()[-1].startswith("Report: reports/stdin-")
+    resumed = bulkmail("import", "-", "--yes", "--resume", stdin="action,email\nadd,piped@acme.com\n")
+    assert (resumed.code, resumed.err) == (2, "Error: --resume needs the input file again; standard input cannot be "
+                                              "read twice. Save the input to a file and import that.\n")
+
+
+def test_export_to_standard_output_writes_csv_there_and_the_summary_to_stderr(bulkmail, sandbox):
+    sandbox.store.add("only@acme.com")
+    result = bulkmail("export", "-o", "-")
+    assert result.code == 0
+    assert result.out.splitlines()[0] == "id,email_address_id,email_address,executive,realname,is_ad_mailbox"
+    assert "only@acme.com" in result.out.splitlines()[1]
+    assert result.err.startswith("Exported 1 mailbox (1 page, ") and result.err.endswith("s) to standard output\n")
