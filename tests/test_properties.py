@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bulkmail.jobs.change import check_file
 from bulkmail.files.cells import unmark
-from bulkmail.files.reading import BLANKS
 from bulkmail.files.cells import BLANKS, FORMULA_START
 from bulkmail.files.writing import neutralise, write_table
 from bulkmail.files.xlsx import SPECIAL
