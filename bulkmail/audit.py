@@ -9,6 +9,7 @@ size the file rotates (audit.jsonl.1 … .N, the oldest dropped)."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -55,8 +56,10 @@ class AuditLog:
         self.path = Path(path) if path is not None else audit_path()
         self.max_bytes, self.keep = max_bytes, keep
 
-    def append(self, records: Iterable[dict]) -> None:
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
+    def append(self, records: Iterable[dict | str]) -> None:
+        """Append records (dicts, or lines already formatted as JSON) in one write."""
+        data = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str)) + "\n"
+                       for r in records).encode()
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,12 +155,15 @@ class Run:
         return self.log.changes_of(run_ids)
 
     def changes(self, rows: list) -> None:
-        """A change record per row this run added or removed (``rows`` are records.Row)."""
-        self.log.append([{"type": "change", "run_id": self.run_id, "time": now(), "action": row.action,
-                          "email_address": row.email_address,
-                          "mailbox_id": (row.mailbox or {}).get("id"), "status": str(row.done_status),
-                          "verified": str(row.status) in ("added", "removed"), "batch": row.batch,
-                          "input": self.facts.get("input")} for row in rows])
+        """A change record per row this run added or removed (``rows`` are records.Row). The
+        parts every record shares (run, time, input) are formatted once: 50k rows cost a blink."""
+        dump = functools.partial(json.dumps, ensure_ascii=False, default=str)
+        head = dump({"type": "change", "run_id": self.run_id, "time": now()})[:-1]
+        tail = dump({"input": self.facts.get("input")})[1:]
+        self.log.append([f'{head}, "action": {dump(row.action)}, "email_address": {dump(row.email_address)}, '
+                         f'"mailbox_id": {dump((row.mailbox or {}).get("id"))}, "status": "{row.done_status}", '
+                         f'"verified": {dump(str(row.status) in ("added", "removed"))}, "batch": {dump(row.batch)}, '
+                         f'{tail}' for row in rows])
 
     def end(self, **facts) -> None:
         self.log.append([{"type": "run", "event": "end", "time": now(), **self.facts, **facts}])

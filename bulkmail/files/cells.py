@@ -11,6 +11,8 @@ MARK = "'"
 _STARTS = frozenset(FORMULA_START) | frozenset(BLANKS)
 _ENDS = frozenset(BLANKS)
 _MAYBE = _STARTS | {MARK}
+# The first and last characters that may call for the mark: a writer's quick look.
+MAYBE_MARKED, ENDS_MARKED = _MAYBE, _ENDS
 
 
 def needs_mark(text: str) -> bool:

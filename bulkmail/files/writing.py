@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .cells import MARK, needs_mark
+from .cells import ENDS_MARKED, MARK, MAYBE_MARKED, needs_mark
 from .paths import STDIO, output_format
 from .xlsx import SheetSpec, write_xlsx
 
@@ -61,11 +61,14 @@ def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[
 
 def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) -> int:
     count = 0
+    maybe, ends = MAYBE_MARKED, ENDS_MARKED  # a look at each end of a text settles most cells
     with (open(path, "w", encoding="utf-8-sig", newline="") if path else _stdout()) as handle:
         writer = csv.writer(handle)
         writer.writerow([neutralise(c) for c in columns])
         for row in rows:
-            writer.writerow([neutralise(row.get(c, "")) for c in columns])
+            cells = [row.get(c, "") for c in columns]
+            writer.writerow([MARK + v if v.__class__ is str and v and (v[0] in maybe or v[-1] in ends)
+                             and needs_mark(v) else v for v in cells])
             count += 1
     return count
 
