@@ -92,6 +92,11 @@ class Journal:
             raise InputError(f"Cannot keep the run's journal in {directory}: {exc.strerror or exc}. Nothing was "
                              "sent. Make that folder writable (or set XDG_STATE_HOME to one that is).") from None
         self._lock = threading.Lock()
+        # Group commit of the senders' marks (see mark_sent): the queue, and who commits.
+        self._queue_lock, self._commit_lock = threading.Lock(), threading.Lock()
+        self._queued: list[list[Row]] = []
+        self._issued = self._committed = 0
+        self._failed: DiskFull | None = None
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -198,8 +203,24 @@ class Journal:
             "logged=max(rows.logged, excluded.logged)", values)])
 
     def mark_sent(self, rows: list[Row]) -> None:
-        """The Sender's hook, called before a batch's request leaves."""
-        self.record(rows, sent=True)
+        """The Sender's hook, called before a batch's request leaves; it returns once the rows are
+        committed. Batches marked while a commit runs go together in the next one (a group
+        commit): one synced transaction for several, so senders do not queue behind the disk."""
+        with self._queue_lock:
+            self._queued.append(rows)
+            self._issued += 1
+            ticket = self._issued
+        with self._commit_lock:
+            if self._committed < ticket:  # nobody took ours along yet: commit every queued batch
+                with self._queue_lock:
+                    groups, self._queued, last = self._queued, [], self._issued
+                try:
+                    self.record([row for group in groups for row in group], sent=True)
+                except DiskFull as err:
+                    self._failed = err
+                self._committed = last
+            if self._failed is not None:
+                raise DiskFull(str(self._failed))  # every batch after a failed commit stops too
 
     def sent_rows(self) -> set[int]:
         """The row numbers an interrupted run sent (its changes, made or in doubt)."""
