@@ -233,7 +233,8 @@ def export_case(case: Case) -> None:
         return
     assert code in (0, 1), f"seed {case.seed}: exit {code}\n{case.outputs[-1]}"
     if code == 1:
-        assert "could not be sure it read every mailbox" in case.outputs[-1], f"seed {case.seed}: {case.outputs[-1]}"
+        assert "Error: bulkmail could not be sure it read every mailbox: " in case.outputs[-1], \
+            f"seed {case.seed}: {case.outputs[-1]}"
     ids = [int(line["id"]) for line in read_report(case.folder / "all.csv")]
     assert len(ids) == len(set(ids)), f"seed {case.seed}: a mailbox twice"
     throughout = before & set(store.mailboxes)

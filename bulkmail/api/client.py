@@ -166,7 +166,8 @@ class Client:
         change may have been applied, UnreachableError when the attempts run out, AuthError when
         fresh tokens keep being refused, and the cancel reason when the run is stopped."""
         change = method in CHANGES and authenticated  # the login is not a change of mailboxes
-        attempt = refused = 0
+        attempt = refused = limited = 0
+        throttled = 0.0  # seconds waited on 429s
         while True:
             self.cancel.check()
             attempt += 1
@@ -197,6 +198,15 @@ class Client:
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 error, reached = retriable(response, method, path), True
+                if response.status_code == 429:
+                    # Refused before anything was done, by a limit other clients share: wait (as long
+                    # as the policy allows in all) rather than spend the attempts meant for faults.
+                    limited += 1
+                    if throttled >= self.retry.rate_limited_for:
+                        raise UnreachableError(gave_up(self.base_url, error, limited), status=429)
+                    throttled += self.wait_before(limited, error.retry_after)
+                    attempt -= 1
+                    continue
             if not self.retry.is_retry(method, error.status, reached=reached, change=change):
                 raise InDoubtError(str(error), status=error.status)
             if self.retry.is_exhausted(attempt, login_unreachable=not authenticated and error.status is None):

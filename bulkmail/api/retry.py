@@ -30,6 +30,9 @@ class Retry:
     # A login that cannot connect at all is a wrong address or a host that is down: this many
     # tries, not a backoff of many (rate limits and 5xx keep every attempt).
     login_connect_attempts: int = 2
+    # 429s do not use up the attempts: a rate limit shared with other clients can refuse many
+    # times in a row. A call waits on them this many seconds in all, then gives up.
+    rate_limited_for: float = 300.0
     # None: the caller's sleep (the client's is cut short by a cancel); tests inject their own.
     sleep: Callable[[float], None] | None = field(default=None, compare=False)
     random: Callable[[], float] = field(default=random.random, compare=False)

@@ -35,9 +35,9 @@ from ..errors import ServiceError, UnreachableError
 from .client import LIST_PATH, Client, Page
 
 log = logging.getLogger("bulkmail")
-# How often a page boundary, or a page shorter than meta promised, is read again before the
-# walk gives up on vouching for it.
-TRIES = 4
+# How often a page boundary is read again, and a page shorter than its meta promises (a page
+# lost on its way: a cache, a replica behind), before the walk gives up on vouching for it.
+TRIES, SHORT_TRIES = 4, 8
 
 
 @dataclass
@@ -123,13 +123,15 @@ def _fast(client: Client, first: Page, search: str | None, workers: int) -> Iter
 
 
 def _checked(client: Client, search: str | None, size: int, state: Walk) -> Iterator[Page]:
-    """The checked pass: pages one at a time, each boundary confirmed (see the module docstring)."""
+    """The checked pass: pages one at a time, each boundary confirmed (see the module docstring).
+    A page that stays shorter than its meta promises is named uncertain, and the walk goes on
+    to the pages its meta counts: a lost page is never taken for the end of the list."""
     before = _settled(client, 1, search, size, state)
     yield before
     number = 2
-    while len(before.items) >= size and before.items:
+    while _more(before, number, size):
         page = _settled(client, number, search, size, state)
-        for _ in range(TRIES):
+        for _ in range(TRIES if before.items else 0):
             again = _settled(client, number - 1, search, size, state)
             if again.items and _id(again.items[-1]) == _id(before.items[-1]):
                 break
@@ -137,25 +139,32 @@ def _checked(client: Client, search: str | None, size: int, state: Walk) -> Iter
             before = again
             page = _settled(client, number, search, size, state)
         else:
-            state.uncertain.append(f"around page {number} (after mailbox id {_id(before.items[-1])}): the list kept "
-                                   "changing there")
+            if before.items:
+                state.uncertain.append(f"around page {number} (after mailbox id {_id(before.items[-1])}): the list "
+                                       "kept changing there")
         yield page
-        if not page.items:
-            return
         before, number = page, number + 1
+
+
+def _more(before: Page, number: int, size: int) -> bool:
+    """Is there a page ``number`` after ``before``? Its meta says (a count that a shrinking list
+    may lower); without meta, a full page means there may be another."""
+    if before.total is not None:
+        return (number - 1) * before.page_size < before.total
+    return len(before.items) >= size
 
 
 def _settled(client: Client, number: int, search: str | None, size: int, state: Walk) -> Page:
     """Page ``number``, read again (a few times) while it is shorter than its own meta says."""
-    for attempt in range(1, TRIES + 1):
+    for attempt in range(1, SHORT_TRIES + 1):
         page = client.get_page(number, search, size)
         if not _short(page):
             return page
         log.info("page %d came back with %d mailboxes while the service counts %s; reading it again", number,
                  len(page.items), page.total)
-        client.wait_before(attempt)
-    state.uncertain.append(f"page {number}: the service counts {page.total} mailboxes but the page came back with "
-                           f"{len(page.items)}")
+        client.wait_before(min(attempt, 3))
+    state.uncertain.append(f"page {number} kept coming back with {len(page.items)} mailboxes while the service counts "
+                           f"{page.total}")
     return page
 
 
@@ -229,8 +238,17 @@ def _ids(page: Page) -> list:
 
 def search(client: Client, text: str) -> list[dict]:
     """Every mailbox the server's (substring) search returns for ``text``; read in the calling
-    thread (a sender worker's re-read runs no pool of its own)."""
-    return [item for page in walk(client, search=text, concurrency=1) for item in page.items]
+    thread (a sender worker's re-read runs no pool of its own). A search is what settles
+    whether a mailbox is there: one that cannot be sure (pages keep coming back without their
+    mailboxes) stops the run rather than calling a mailbox missing."""
+    for _ in range(TRIES):
+        state = Walk()
+        found = [item for page in walk(client, search=text, concurrency=1, state=state) for item in page.items]
+        if state.complete:
+            return found
+    raise ServiceError(f"GET {LIST_PATH} kept answering pages without their mailboxes for a search of {text!r} "
+                       f"({'; '.join(state.uncertain)}), so bulkmail cannot tell whether that mailbox exists. "
+                       "Try again later.")
 
 
 def count(client: Client) -> int | None:

@@ -93,8 +93,8 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
     status = ExitStatus.OK
     if result.uncertain:
         status = ExitStatus.ROWS_FAILED
-        echo("Error: others kept changing the mailbox list during the export, and bulkmail could not be sure it read "
-             f"every mailbox {'; '.join(result.uncertain)}. Run the export again when the list is quieter.")
+        echo(f"Error: bulkmail could not be sure it read every mailbox: {'; '.join(result.uncertain)}. The file holds "
+             "what was read; run the export again later.")
         record(uncertain=result.uncertain)
     summary = (f"Exported {plural(result.rows, 'mailbox')} ({plural(result.pages, 'page')}, {result.seconds:.1f}s) "
                f"to {'standard output' if to_stdout else result.path}")

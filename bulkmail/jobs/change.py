@@ -317,7 +317,8 @@ class _Change:
             try:
                 journal.record(result.rows)
             except DiskFull as err:
-                result.warnings.append(str(err))
+                if str(err) != str(result.stopped):  # the same full journal that stopped the run is said once
+                    result.warnings.append(str(err))
         for row in result.rows:
             row.close_unsent(result.stopped)
             row.close_unverified(result.stopped)
@@ -350,8 +351,8 @@ def _tell_changes(result: ImportResult, audit: Run | None) -> None:
         audit.changes(changed)
     except OSError as exc:
         error = DiskFull(f"The audit log {audit.log.path} cannot be written ({exc.strerror or exc}); is the disk "
-                         "full? Nothing more was sent. Free some space, then run the same command with --resume: it "
-                         "logs the changes this run made.")
+                         "full? The changes this run made are in its report, not yet in the audit log. Free some space, "
+                         "then run the same command with --resume: it logs them.")
         result.stopped = result.stopped or error
         if result.stopped is not error:
             result.warnings.append(str(error))

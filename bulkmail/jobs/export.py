@@ -30,7 +30,8 @@ class ExportResult:
 
     @property
     def uncertain(self) -> list[str]:
-        """Spots of the list the walk could not be sure of (others kept changing it there)."""
+        """Spots of the list the walk could not be sure of (others kept changing it there, or its
+        pages kept coming back without their mailboxes)."""
         return self.walk.uncertain
 
 

@@ -229,7 +229,7 @@ class Journal:
     def live_rows(self) -> list[Row]:
         """The rows a sync recorded for live mailboxes (negative row numbers: they have none in
         the roster), as sent: a resumed sync reports them even when they are gone."""
-        found = self.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0").fetchall()
+        found = self.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0 AND sent = 1").fetchall()
         return [Row(number, "remove", address, status=PLANNED, mailbox=json.loads(mailbox) if mailbox else None)
                 for number, address, mailbox in found]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..addresses import address_key, domain_key
 from ..api.client import Client
-from ..api.walk import Walk, walk
-from ..errors import InputError, Refused
+from ..api.walk import TRIES, Walk, walk
+from ..errors import InputError, Refused, ServiceError
 from ..files.reading import Sheet
 from ..records import INVALID, PLANNED, Row
 from .change import ImportResult, run_change
@@ -74,9 +74,7 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
     scope = {domain_key(d.lstrip("@")) for d in options.scope} or {domain_of(r.email_address) for r in valid}
     if not any(domain_of(r.email_address) in scope for r in valid):
         raise Refused(f"No roster address is in the scope ({', '.join(sorted(scope))}). Nothing was sent.")
-    state = Walk()
-    everything = {address_key(str(m.get("email_address", ""))): m for page in walk(client, state=state)
-                  for m in page.items}
+    state, everything = _inventory(client)
     live = {key: m for key, m in everything.items() if domain_of(key) in scope}
     resuming = importing.resume and source is not None
     _mark_roster(valid, scope, live, options, _sent_before(source, client.account_id) if resuming else set())
@@ -95,6 +93,20 @@ def sync(client: Client, sheet: Sheet, options: SyncOptions, importing: ImportOp
     return run_change(client, _with_live_rows(sheet, rows, extra), rows + extra, importing, hooks, report=report,
                       source=source, rail=rail, live=seen, notes=notes + [f"Scope: {', '.join(sorted(scope))}."],
                       facts=facts)
+
+
+def _inventory(client: Client) -> tuple[Walk, dict[str, dict]]:
+    """Every live mailbox by key, from a walk that vouches for the whole list: a sync removes
+    what the roster does not name, so a mailbox its walk missed would be left without a word.
+    A walk that stays unsure after a few tries stops the sync before anything is sent."""
+    for _ in range(TRIES):
+        state = Walk()
+        everything = {address_key(str(m.get("email_address", ""))): m for page in walk(client, state=state)
+                      for m in page.items}
+        if state.complete:
+            return state, everything
+    raise ServiceError(f"bulkmail could not read the whole mailbox list ({'; '.join(state.uncertain)}). Nothing was "
+                       "sent: a sync needs every live mailbox to know what to remove. Try again later.")
 
 
 def _usable(sheet: Sheet, rows: list[Row], options: SyncOptions) -> list[Row]:
