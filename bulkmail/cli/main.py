@@ -58,6 +58,8 @@ cli.add_command(diff_command)
 cli.add_command(apply_command)
 cli.add_command(sync_command)
 cli.add_command(undo_command)
+from .ui import demo_page, ui_command  # noqa: E402  (the web page; its own module)
+cli.add_command(ui_command)
 
 
 @cli.command()
@@ -305,9 +307,12 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 @cli.command()
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=REPORTS, show_default=True,
               help="Folder for the demo's exports and report.")
+@click.option("--ui", "page", is_flag=True, help="Instead: start the sandbox and open the web page (bulkmail ui) on it.")
 @output_options
-def demo(output_dir):
+def demo(output_dir, page):
     """A full cycle on a built-in sandbox: export the mailboxes, import a sample sheet, report."""
+    if page:
+        return demo_page()
     from ..api.client import Client
     from ..jobs.export import ExportOptions, export_mailboxes
     from ..jobs.change import load, run_change
