@@ -194,16 +194,16 @@ async def columns(request: Request) -> Response:
 
 
 async def choose_sheet(request: Request) -> Response:
-    ws = request.app.state.ui.workspace(request.path_params["ws"])
     form = await posted(request)
+    ws = request.app.state.ui.workspace(request.path_params["ws"])
     with ws.lock:
         ws.read(str(form.get("sheet") or "") or None)
     return to(f"/w/{ws.id}/columns")
 
 
 async def map_columns(request: Request) -> Response:
-    ws = request.app.state.ui.workspace(request.path_params["ws"])
     form = await posted(request)
+    ws = request.app.state.ui.workspace(request.path_params["ws"])
     fields = {name: str(form.get(name) or "") for name in FIELDS}
     action = str(form.get("default_action") or "") or None
     with ws.lock:
@@ -239,8 +239,8 @@ def row_states(ws: Workspace) -> dict[str, dict]:
 
 
 async def edit_cell(request: Request) -> Response:
-    ws = request.app.state.ui.workspace(request.path_params["ws"])
     form = await posted(request)
+    ws = request.app.state.ui.workspace(request.path_params["ws"])
     with ws.lock:
         before = row_states(ws)
         try:

@@ -15,7 +15,7 @@ from ..api.client import Client
 from ..api.retry import Retry
 from ..audit import AuditLog, Run
 from ..cancel import Cancel
-from ..config import ConnectionSettings
+from ..config import ConnectionSettings, credentials_hint
 from ..errors import BulkmailError, DiskFull, ExitStatus, InputError, Interrupted
 from ..progress import Progress
 
@@ -118,6 +118,7 @@ def connect(settings: ConnectionSettings, cancel: Cancel) -> Client:
     """A logged-in client for one run: its own cancel flag (a flag once set stays set)."""
     client = Client(settings.base_url, settings.username, settings.password, account_id=settings.account_id,
                     retry=Retry(), profile=settings.profile, cancel=cancel)
+    client.login_hint = credentials_hint(settings)  # a refused login says where the password came from
     try:
         client.login()
     except BaseException:

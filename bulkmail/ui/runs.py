@@ -51,7 +51,8 @@ def input_facts(path: Path, rows: int) -> dict:
 def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, report: Path):
     """One run of the change pipeline for this kind of file (as its command would run it)."""
     if ws.kind == "undo":
-        from ..jobs.revert import undo_run
+        from ..jobs.revert import find_run, undo_run
+        ws.target = find_run(ws.target.run_id)  # its rows afresh: a dry run left its own statuses on them
         return undo_run(client, ws.target, options, hooks, report=report)
     if ws.kind == "sync":
         from ..files.reading import read_table
@@ -154,8 +155,8 @@ def journal_state(path: Path, account_id: str) -> tuple[str, str] | None:
 
 async def plan(request: Request) -> Response:
     ui = _ui(request)
-    ws = ui.workspace(request.path_params["ws"])
     form = await posted(request)
+    ws = ui.workspace(request.path_params["ws"])
     account = _account(ui)
     if not ws.ready:
         raise InputError("Choose the columns first: which one holds the addresses, and the action.")
@@ -191,8 +192,8 @@ async def plan_page(request: Request) -> Response:
 
 async def apply(request: Request) -> Response:
     ui = _ui(request)
-    ws = ui.workspace(request.path_params["ws"])
     form = await posted(request)
+    ws = ui.workspace(request.path_params["ws"])
     account = _account(ui)
     mode = str(form.get("mode") or "")
     if not form.get("confirm") and mode != "resume":
@@ -249,8 +250,8 @@ async def job_progress(request: Request) -> Response:
 async def job_cancel(request: Request) -> Response:
     from ..errors import Interrupted
 
-    job = _job(request)
     await posted(request)
+    job = _job(request)
     job.cancel.set(Interrupted("Cancelled from the page"))
     return to(f"/jobs/{request.path_params['job']}")
 
@@ -325,8 +326,8 @@ async def history(request: Request) -> Response:
 
 async def undo_run_page(request: Request) -> Response:
     """Preview the undo of a run (a dry run of its undo file), then apply it through the plan step."""
-    ui = _ui(request)
     await posted(request)
+    ui = _ui(request)
     _account(ui)
     return to(f"/jobs/{_undo_plan(ui, request.path_params['run'])}")
 
@@ -342,8 +343,8 @@ def _undo_plan(ui: Ui, run_id: str) -> str:
 
 async def resume_run(request: Request) -> Response:
     """Finish an interrupted run (of the page or the command line) of an import file."""
-    ui = _ui(request)
     await posted(request)
+    ui = _ui(request)
     account = _account(ui)
     run = audit_runs(AuditLog().records()).get(request.path_params["run"])
     if run is None:
@@ -361,9 +362,9 @@ async def resume_run(request: Request) -> Response:
 
 async def undo_preview(request: Request) -> Response:
     """The Results page's button: the undo of the run just made, as a plan to look at."""
+    await posted(request)
     ui = _ui(request)
     ws = ui.workspace(request.path_params["ws"])
-    await posted(request)
     _account(ui)
     if ws.outcome is None:
         raise InputError("This file has no finished run to undo yet.")

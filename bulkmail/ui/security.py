@@ -159,8 +159,9 @@ class Guard:
 
 
 def too_large_text(limit: int) -> str:
-    return (f"The upload is larger than {limit // (1024 * 1024)} MB, more than any mailbox list needs. Split the file, "
-            "or use the command line (bulkmail import), which has no such limit.")
+    size = f"{limit // 1024**2} MB" if limit >= 1024**2 else f"{limit // 1024} KB"
+    return (f"The upload is larger than {size}, more than any mailbox list needs. Split the file, or use the command "
+            "line (bulkmail import), which has no such limit.")
 
 
 def too_large(limit: int) -> HTMLResponse:

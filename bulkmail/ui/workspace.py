@@ -97,8 +97,11 @@ class Workspace:
         self.sheets = _sheets(self.source)
         self.fields = dict(table.fields)
         saved = load_mapping(self.profile, self.headers)
-        if saved and all(h in self.headers for h in saved["fields"].values()):
-            self.fields, self.action, self.saved_mapping = dict(saved["fields"]), saved.get("action"), True
+        if saved:  # saved for headers that differ at most in case and spaces: this file's spelling
+            spelled = {normalise_header(h): h for h in self.headers}
+            self.fields = {k: spelled[normalise_header(v)] for k, v in saved["fields"].items()
+                           if normalise_header(v) in spelled}
+            self.action, self.saved_mapping = saved.get("action"), True
         self.validate()
 
     @property
