@@ -15,7 +15,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 def _needs_extra() -> None:
     try:
-        import jinja2, multipart, starlette, uvicorn  # noqa: F401,E401
+        import jinja2, python_multipart, starlette, uvicorn  # noqa: F401,E401
     except ImportError as exc:
         raise InputError(f"bulkmail ui needs the ui extra ({exc.name} is missing): pip install 'bulkmail[ui]'") from None
 
