@@ -139,6 +139,7 @@ def test_a_foreign_host_header_is_refused_with_403_even_with_the_token_or_the_co
     for host in (f"evil.example:{PORT}", "127.0.0.1:9", "127.0.0.1"):
         assert page.get("/", headers={"Host": host}).status_code == 403
     assert page.get("/", headers={"Host": f"localhost:{PORT}"}).status_code == 200
+    assert Gate(host="::1", port=PORT).allowed_hosts >= {f"[::1]:{PORT}", f"127.0.0.1:{PORT}"}
 
 
 def test_a_change_without_the_pages_origin_is_refused_with_403(entered):
@@ -233,7 +234,7 @@ def test_a_profile_is_offered_and_its_password_command_logs_in(page, sandbox, mo
 # -- 2. file ---------------------------------------------------------------------------------
 
 
-def test_bad_uploads_are_refused_with_the_readers_own_words_and_400(entered, tmp_path):
+def test_bad_uploads_are_refused_with_the_readers_own_words_and_400_and_not_kept(entered, tmp_path, user_folders):
     cases = {"notes.pdf": (b"%PDF-1.4", "Cannot read notes.pdf: use a .csv, .xlsx, .xls, .xlsb or .ods file"),
              "fake.xlsx": (b"not a zip", "fake.xlsx is not a valid .xlsx file (it is not a zip archive)."),
              "empty.csv": (b"", "empty.csv is empty: it has no header row.")}
@@ -244,6 +245,7 @@ def test_bad_uploads_are_refused_with_the_readers_own_words_and_400(entered, tmp
     for name, (data, said) in cases.items():
         answer = entered.post("/upload", files={"file": (name, data)})
         assert answer.status_code == 400 and said in text(answer), (name, text(answer))
+    assert not list(user_folders.rglob("upload/*"))
     nothing = entered.post("/upload", {"pasted": " "})
     assert "Choose a file (or drop one on the box), or paste a list of addresses." in text(nothing)
 

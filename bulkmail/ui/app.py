@@ -180,7 +180,12 @@ def open_workspace(ui: Ui, key: str, kind: str, folder: Path, path: Path, name: 
     settings = ui.account.settings if ui.account else None
     ws = Workspace(key, kind, folder, path, name, profile=settings.profile if settings else None,
                    domains=tuple(settings.domains) if settings else ())
-    ws.read()
+    try:
+        ws.read()
+    except InputError:
+        if kind in ("import", "sync"):
+            path.unlink(missing_ok=True)  # a refused upload is not kept
+        raise
     ui.workspaces[key] = ws
     return ws
 

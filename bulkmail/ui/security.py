@@ -46,7 +46,8 @@ class Gate:
 
     @property
     def allowed_hosts(self) -> set[str]:
-        return {f"{name}:{self.port}" for name in {"127.0.0.1", "localhost", self.host}}
+        return {f"[{name}]:{self.port}" if ":" in name else f"{name}:{self.port}"  # an IPv6 Host is bracketed
+                for name in {"127.0.0.1", "localhost", self.host}}
 
     def url(self) -> str:
         """The link to print: the one way in."""
