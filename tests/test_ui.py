@@ -118,7 +118,7 @@ def test_the_token_is_exchanged_once_for_an_httponly_samesite_strict_cookie_and_
     answer = page.get(f"/import?token={gate.token}", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/import"
     cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and gate.token not in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=43200" in cookie and gate.token not in cookie
     assert page.get("/import").status_code == 200
     page.client.cookies.clear()  # another browser
     used = page.client.get(f"/?token={gate.token}")
@@ -482,6 +482,12 @@ def test_a_second_tab_on_the_same_file_is_told_a_run_is_going(entered, sandbox, 
     assert second == ws
     assert "A run of this file is going (Run of wave.csv), maybe in another tab" in text(
         entered.get(f"/w/{ws}/columns"))
+    going = f'<a href="/jobs/{str(started.url).rsplit("/", 1)[1]}">running here</a>'
+    deadline = time.monotonic() + 10
+    while going not in (history := entered.get("/history").text):  # once the run's start is in the log
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "/resume" not in history  # not offered for a run going on here
     refused = entered.post(f"/w/{ws}/plan")
     assert refused.status_code == 400 and "A run of this file is going already (Run of wave.csv" in text(refused)
     sandbox.configure(latency=0)

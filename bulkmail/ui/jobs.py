@@ -39,6 +39,7 @@ class Job:
     thread: threading.Thread | None = None
     key: str | None = None  # the file it reads: one run of a file at a time
     id: str = ""
+    run_id: str | None = None  # its run in the audit log
     next_url: str | None = None  # the page to show when it ends well
     lines: list[str] = field(default_factory=list)  # what it says when it ends (export)
     links: list[tuple[str, object]] = field(default_factory=list)  # (label, path) of the files it wrote

@@ -86,6 +86,7 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: tupl
             if ws.kind == "undo":
                 facts["undoes"] = ws.target.run_id
             audit = Audited(COMMANDS[ws.kind], client, **facts)
+            job.run_id = audit.run.run_id
             hooks = Hooks(watch=job.watch, confirm=None if dry_run else confirm, audit=None if dry_run else audit.run)
             try:
                 result = _change(ws, client, working, options, hooks, report)
@@ -313,6 +314,7 @@ async def history(request: Request) -> Response:
     email = request.query_params.get("email", "").strip()
     changes = find_changes(log, email, limit=100) if email else []
     listed = []
+    here = {job.run_id: job for job in ui.jobs.all.values() if job.running and job.run_id}
     for run in recent_runs(log, None, 50):
         report = Path(str(run.get("report") or ""))
         resumable = (run.get("command") in ("import", "sync", "undo", "apply") and not run.get("dry_run")
@@ -320,7 +322,8 @@ async def history(request: Request) -> Response:
         listed.append({**run, "report_link": ui.offer(report) if run.get("report") and report.is_file() else None,
                        "undoable": run.get("event") == "end" and any((run.get("counts") or {}).get(s)
                                                                         for s in ("added", "removed")),
-                       "resumable": resumable})
+                       "resumable": resumable and run["run_id"] not in here,
+                       "going": here.get(run["run_id"])})
     return render(request, "history.html", runs=listed, email=email, changes=changes, log=log.path)
 
 

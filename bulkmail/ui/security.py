@@ -30,6 +30,7 @@ CSRF_FIELD, CSRF_HEADER = "csrf", "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD"}
 # Big enough for a 200,000-row CSV; a 50 MB upload is refused before it is read.
 MAX_BODY = 25 * 1024 * 1024
+SESSION_SECONDS = 12 * 3600
 
 
 @dataclass
@@ -117,7 +118,9 @@ class Guard:
             query = urlencode([(k, v) for k, v in parse_qsl(request.url.query) if k != "token"])
             answer = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303,
                                       headers=HEADERS)
-            answer.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
+            # Kept by the browser across a restart (a closed window must not lock the user out of a
+            # run going on here); worthless once this server stops: its sessions die with it.
+            answer.set_cookie(COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="strict", path="/")
             return answer
         session = gate.session_of(request)
         if session is None:
