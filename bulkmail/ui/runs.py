@@ -19,7 +19,7 @@ from ..files.report import problems, write_report
 from ..jobs.change import load, run_change
 from ..jobs.journal import Journal, file_hash
 from ..jobs.options import Hooks, ImportOptions
-from ..records import ADDED, FAILED, NOT_ATTEMPTED, REMOVED, STATUSES, WOULD_ADD, WOULD_REMOVE
+from ..records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, REMOVED, STATUSES, WOULD_ADD, WOULD_REMOVE
 from .app import Ui, open_workspace, render, to
 from .jobs import Audited, Job, connect
 from .security import posted
@@ -140,6 +140,11 @@ def _more_files(result) -> dict:
     return files
 
 
+def to_look_at(ws, result) -> list:
+    """The rows a person should look at; on a roster, already_present is the normal case (as in the CLI)."""
+    return [r for r in problems(result.rows) if not (ws.kind == "sync" and r.status == ALREADY_PRESENT)]
+
+
 def journal_state(path: Path, account_id: str) -> tuple[str, str] | None:
     """('busy', why) when another process runs this file now; ('unfinished', started) when an
     interrupted run waits for a resume; None otherwise."""
@@ -182,7 +187,7 @@ async def plan_page(request: Request) -> Response:
     if ws.plan is None:
         return to(f"/w/{ws.id}/rows")
     result = ws.plan["result"]
-    look = problems(result.rows)
+    look = to_look_at(ws, result)
     state = journal_state(ws.working_file(), ui.account.account_id) if ui.account else None
     changes = (result.counts[WOULD_ADD], result.counts[WOULD_REMOVE])
     return render(request, "plan.html", ws=ws, result=result, tally=tally(result), look=look[:SHOW],
@@ -220,7 +225,7 @@ async def results(request: Request) -> Response:
     if ws.outcome is None:
         return to(f"/w/{ws.id}/rows")
     result, outcome = ws.outcome["result"], ws.outcome
-    look = problems(result.rows)
+    look = to_look_at(ws, result)
     state = journal_state(outcome["working"], ui.account.account_id) if ui.account else None
     command = f'bulkmail import "{outcome["working"]}" --resume' + (
         f" --action {ws.action}" if ws.action and "action" not in ws.fields else "")
