@@ -490,6 +490,9 @@ def test_a_second_tab_on_the_same_file_is_told_a_run_is_going(entered, sandbox, 
     assert "/resume" not in history  # not offered for a run going on here
     refused = entered.post(f"/w/{ws}/plan")
     assert refused.status_code == 400 and "A run of this file is going already (Run of wave.csv" in text(refused)
+    edit = entered.post(f"/w/{ws}/cell", {"row": "2", "column": "email", "value": "x@acme.com"})
+    assert edit.status_code == 400 and ("A run of this file is going (Run of wave.csv); wait for it to finish before "
+                                        "changing the file.") in text(edit)
     sandbox.configure(latency=0)
     entered.wait(started)
 

@@ -201,6 +201,7 @@ async def columns(request: Request) -> Response:
 async def choose_sheet(request: Request) -> Response:
     form = await posted(request)
     ws = request.app.state.ui.workspace(request.path_params["ws"])
+    idle(request, ws)
     with ws.lock:
         ws.read(str(form.get("sheet") or "") or None)
     return to(f"/w/{ws.id}/columns")
@@ -209,6 +210,7 @@ async def choose_sheet(request: Request) -> Response:
 async def map_columns(request: Request) -> Response:
     form = await posted(request)
     ws = request.app.state.ui.workspace(request.path_params["ws"])
+    idle(request, ws)
     fields = {name: str(form.get(name) or "") for name in FIELDS}
     action = str(form.get("default_action") or "") or None
     with ws.lock:
@@ -246,6 +248,7 @@ def row_states(ws: Workspace) -> dict[str, dict]:
 async def edit_cell(request: Request) -> Response:
     form = await posted(request)
     ws = request.app.state.ui.workspace(request.path_params["ws"])
+    idle(request, ws)
     with ws.lock:
         before = row_states(ws)
         try:
@@ -277,6 +280,13 @@ async def download(request: Request) -> Response:
     if path is None or not path.is_file():
         raise HTTPException(404, "This file is not here any more.")
     return FileResponse(path, filename=path.name)
+
+
+def idle(request: Request, ws: Workspace) -> None:
+    """Refuse to change a file while a run reads it (its journal must keep matching it)."""
+    run = going(request, ws)
+    if run is not None:
+        raise InputError(f"A run of this file is going ({run.what}); wait for it to finish before changing the file.")
 
 
 def going(request: Request, ws: Workspace):

@@ -78,11 +78,12 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: tupl
         return True
 
     def work(job: Job):
-        working = ws.working_file()
+        with ws.lock:
+            working, count = ws.working_file(), len(ws.rows)
         client = connect(account.settings, job.cancel)
         try:
             report = default_output(Path(ws.name), "plan" if dry_run else "results")
-            facts = {"input": input_facts(working, len(ws.rows)), "dry_run": dry_run, "resume": options.resume}
+            facts = {"input": input_facts(working, count), "dry_run": dry_run, "resume": options.resume}
             if ws.kind == "undo":
                 facts["undoes"] = ws.target.run_id
             audit = Audited(COMMANDS[ws.kind], client, **facts)
@@ -90,8 +91,8 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: tupl
             hooks = Hooks(watch=job.watch, confirm=None if dry_run else confirm, audit=None if dry_run else audit.run)
             try:
                 result = _change(ws, client, working, options, hooks, report)
-            except BulkmailError as err:
-                audit.end(exit_status=int(err.exit_status), error=str(err))
+            except Exception as err:  # the run's end is logged whatever stopped it
+                audit.end(exit_status=int(getattr(err, "exit_status", 1)), error=str(err))
                 raise
             audit.end(**run_outcome(result))
             if dry_run:
