@@ -59,14 +59,10 @@ def login(base_url, retries, save):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="File to write, .csv or .xlsx; - for CSV on standard output  "
                    "[default: reports/mailboxes-<timestamp>.csv]")
-
-
 @click.option("--search", help="Only mailboxes whose address or name contains this text.")
 @click.option("--page-size", type=click.IntRange(1, 100_000), help="Rows per page to ask for (the server may grant fewer).")
 @click.option("--all-profiles", is_flag=True, help="Export every profile's account (see --profile), with a first "
                                                    "column 'profile'; -o 'name-{profile}.xlsx' writes one file each.")
-
-
 @max_duration_option
 @force_option
 @output_options
@@ -110,30 +106,18 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed when not run in a terminal).")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
               help="Mailboxes per request.")
-
-
 @click.option("--no-verify", is_flag=True, help="Trust the service's answers instead of re-reading the changes.")
 @click.option("--resume", is_flag=True, help="Finish the interrupted run of this same file (rows it applied keep "
                                               "their status; one report covers every row).")
-
-
 @click.option("--fresh", is_flag=True, help="Start over even though an interrupted run of this file is unfinished.")
 @click.option("--max-remove", type=click.IntRange(0), metavar="N",
               help="Stop before sending anything if the plan removes more than N mailboxes.")
-
-
 @click.option("--allow-mass-remove", is_flag=True,
               help="Allow a plan that removes more than 20% of the account's mailboxes (and more than 20).")
-
-
 @click.option("--strict", is_flag=True, help="Exit 1 when rows are already_present or not_found (for scheduled "
                                               "jobs: a typo in a leavers list must not pass unnoticed).")
-
-
 @click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), metavar="PLAN.json",
               help="With --dry-run: write the plan for someone to approve; bulkmail apply PLAN.json applies it.")
-
-
 @max_duration_option
 @output_options
 @connection_options
@@ -203,8 +187,6 @@ def validate(path, sheet, action, mapping, domains, only, force, report):
 @click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("import-template.xlsx"),
               show_default=True, help=".xlsx (with dropdowns and instructions) or .csv")
-
-
 @force_option
 @output_options
 def template(output, force):

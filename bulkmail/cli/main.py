@@ -27,6 +27,7 @@ from .log import log_command
 from .options import output_options
 from .recurring import apply_command, diff_command, sync_command
 from .rehearse import demo, sandbox
+from .ui import ui_command
 from .undo import undo_command
 
 # The library's heavy parts (requests, pandas, werkzeug) are imported inside the commands that
@@ -54,7 +55,7 @@ cli.add_command(diff_command)
 cli.add_command(apply_command)
 cli.add_command(sync_command)
 cli.add_command(undo_command)
-for command in (login, export, import_, validate, template, sandbox, demo):
+for command in (login, export, import_, validate, template, sandbox, demo, ui_command):
     cli.add_command(command)
 
 

@@ -88,10 +88,6 @@ def change_options(source: str, run: str):
     return decorate
 
 
-def run_outcome(result) -> dict:
-    """What the audit log's end record says of an import, apply, sync or undo."""
-    return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
-            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None}
 
 
 def tell_finished(result, what: str) -> bool:
@@ -112,7 +108,7 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     from ..errors import InputError
     from ..files.paths import default_output
     from ..files.undo import undo_path
-    from ..jobs.change import input_facts, refuse_unfinished, run_change
+    from ..jobs.change import input_facts, refuse_unfinished, run_change, run_outcome
     from ..jobs.options import ImportOptions
     from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from .session import hooks
@@ -186,7 +182,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     from ..files.paths import default_output
     from ..files.reading import read_table
     from ..files.undo import undo_path
-    from ..jobs.change import input_facts
+    from ..jobs.change import input_facts, run_outcome
     from ..jobs.options import ImportOptions
     from ..jobs.rails import limit
     from ..jobs.sync import SyncOptions, sync

@@ -102,6 +102,12 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
         raise
 
 
+def run_outcome(result) -> dict:
+    """What the audit log's end record says of an import, apply, sync or undo."""
+    return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
+            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None}
+
+
 def input_facts(source: str | os.PathLike, rows: int) -> dict:
     """The input as the report, the journal, the audit log and --json name it: absolute path,
     SHA-256 (the file is read for it once per run), data rows."""

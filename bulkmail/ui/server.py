@@ -1,0 +1,53 @@
+"""Serving the page: bind a loopback socket (a free port unless one is given), print the link
+with its one-time token, open the browser, serve until Ctrl-C; then cancel the runs in
+progress the way Ctrl-C cancels an import (report written, journal kept for --resume)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import webbrowser
+from typing import Callable
+
+from ..errors import InputError
+from .app import Account, create_app
+from .jobs import Job
+from .security import Gate
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: a free port), bound before the link is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Choose another --port, or leave it "
+                         "out for a free one.") from None
+    sock.listen(64)
+    return sock
+
+
+def serve(host: str, port: int, say: Callable[[str], None], open_browser: bool = True,
+          account: Account | None = None, profile: str | None = None) -> list[Job]:
+    """Serve the page until stopped; the runs that stopping cancelled."""
+    import uvicorn
+
+    sock = bind(host, port)
+    gate = Gate(host=host, port=sock.getsockname()[1])
+    app = create_app(gate, account, profile)
+    say(gate.url())
+    say("Open that link in your browser (it works once); Ctrl-C here stops the page.")
+    if open_browser:
+        threading.Timer(0.3, webbrowser.open, [gate.url()]).start()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        for job in app.state.ui.stopped:
+            say(f"Cancelled {job.what}: {job.error or 'its report is written'}. Resume it from History on the page, "
+                "or with the command line's --resume.")
+    return app.state.ui.stopped
