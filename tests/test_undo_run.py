@@ -162,3 +162,55 @@ def test_an_undo_run_twice_says_it_was_undone_already_and_changes_nothing(bulkma
     assert f"Note: run {first['run_id']} already undid this run on " in again.out
     assert "Results: already_present 1, not_found 1" in again.out
     assert sandbox.store.requests[("POST", "/email/mailbox")] == posts
+
+
+def end_record(run_id: str) -> dict:
+    from bulkmail.audit import AuditLog
+
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == run_id and r.get("event") == "end"]
+    return end
+
+
+def test_undo_by_run_id_refuses_an_undo_file_that_a_later_run_wrote_over(bulkmail, sandbox, tmp_path):
+    write_csv(tmp_path / "a.csv", ["email,action", "owa@acme.com,add"])
+    write_csv(tmp_path / "b.csv", ["email,action", "owb@acme.com,add"])
+    first = json.loads(bulkmail("import", "a.csv", "--yes", "--report", "r.csv", "--json").out)["run_id"]
+    second = json.loads(bulkmail("import", "b.csv", "--yes", "--report", "r.csv", "--force", "--json").out)["run_id"]
+    assert len(end_record(second)["undo_sha256"]) == 64
+    refused = bulkmail("undo", first, "--yes")
+    assert (refused.code, refused.err) == (
+        2, f"Error: The undo file of run {first} (import, {end_record(first)['time']}), {tmp_path / 'r-undo.csv'}, is "
+           "not the file that run wrote: it was changed or replaced since (another run's --report --force writes one "
+           "of the same name). Nothing was sent. If you are sure of what it holds, import it yourself: bulkmail import "
+           f"{tmp_path / 'r-undo.csv'} --dry-run\n")
+    assert sandbox.store.addresses() == {"owa@acme.com", "owb@acme.com"}
+    assert sandbox.store.requests[("DELETE", "/email/mailbox")] == 0
+    assert bulkmail("undo", second, "--yes").code == 0  # the file is that run's own
+    assert sandbox.store.addresses() == {"owa@acme.com"}
+
+
+def forget_undo_digests() -> None:
+    """The audit log as bulkmail wrote it before end records held the undo file's SHA-256."""
+    from bulkmail.audit import AuditLog
+
+    path = AuditLog().path
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "undo_sha256"}) + "\n" for r in lines))
+
+
+def test_undo_of_a_run_logged_without_the_digest_checks_each_undo_row_against_the_runs_changes(bulkmail, sandbox,
+                                                                                            tmp_path):
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    forget_undo_digests()
+    undo = tmp_path / "r-undo.csv"
+    honest = undo.read_text(encoding="utf-8-sig")
+    undo.write_text(honest + "remove,stays@acme.com,,\n", encoding="utf-8-sig")  # not a change of that run
+    refused = bulkmail("undo", run_id, "--yes")
+    assert (refused.code, refused.err) == (
+        2, f"Error: The undo file of run {run_id} (import, {end_record(run_id)['time']}), {undo}, does not match that "
+           "run's changes in the audit log (row 4: remove stays@acme.com, but that run did not add it). Nothing was "
+           f"sent. If you are sure of what it holds, import it yourself: bulkmail import {undo} --dry-run\n")
+    assert set(state(sandbox)) == {"new@acme.com", "stays@acme.com"}
+    undo.write_text(honest, encoding="utf-8-sig")
+    assert bulkmail("undo", run_id, "--yes").code == 0
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}

@@ -22,7 +22,7 @@ import click
 from .. import __version__
 from .accounts import export_accounts, profile, profile_path
 from .log import audited, log_command
-from .recurring import apply_command, diff_command, sync_command
+from .recurring import apply_command, diff_command, run_outcome, sync_command
 from .undo import undo_command
 from .common import (Environment, State, claim_output, confirmation, connect, connection_options, echo,
                          file_options, force_option, input_facts, login_options, max_duration_option, output_options, print_results,
@@ -180,8 +180,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         lent = Hooks(watch=bars(not state().quiet), confirm=confirm, audit=None if dry_run else run)
         result = run_change(client, table, rows, options, lent, report=report,
                             source=None if from_stdin else path)  # standard input has no journal
-        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report.resolve()), error=str(result.stopped) if result.stopped else None)
+        outcome.update(run_outcome(result))
         if result.finished_before is not None:
             done = result.finished_before
             note = f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}."

@@ -88,9 +88,14 @@ def change_options(source: str, run: str):
 
 
 def run_outcome(result) -> dict:
-    """What the audit log's end record says of an import, apply, sync or undo."""
+    """What the audit log's end record says of an import, apply, sync or undo; the SHA-256 of
+    its undo file lets `bulkmail undo RUN_ID` refuse a file another run wrote over it."""
+    from ..jobs.journal import file_hash
+
+    undo = getattr(result, "undo", None)
     return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
-            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None}
+            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None,
+            "undo_sha256": file_hash(undo) if undo and undo.is_file() else None}
 
 
 def tell_finished(result, what: str) -> bool:
