@@ -56,7 +56,9 @@ class AuditLog:
         self.max_bytes, self.keep = max_bytes, keep
 
     def append(self, records: Iterable[dict]) -> None:
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
+        # backslashreplace: a lone surrogate (no UTF-8 has one) goes in as its JSON escape, read back as written
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode(
+            "utf-8", "backslashreplace")
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,11 @@ with the executive flag and name read before removal; added ones go as `remove` 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..records import ADDED, REMOVED, Row
+from ..words import plural
 from .writing import write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
@@ -16,6 +18,8 @@ COLUMNS = ["action", "email_address", "executive", "realname"]
 CANNOT_COME_BACK = ("aliases, groups, name variants and exec-tracking settings kept by the console outside this API "
                     "are lost, and is_ad_mailbox comes back 0 (the add call cannot set it); only the address, the "
                     "executive flag and the name come back")
+# Text no file can hold: every writer puts U+FFFD in its place (files.cells.UNENCODABLE).
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def undo_path(report: str | os.PathLike) -> Path:
@@ -36,6 +40,18 @@ def undo_rows(rows: list[Row]) -> list[dict]:
         elif row.status == ADDED:
             lines.append({"action": "remove", "email_address": row.email_address, "executive": "", "realname": ""})
     return lines
+
+
+def cannot_come_back(rows: list[Row]) -> str:
+    """CANNOT_COME_BACK, and which removed mailboxes' names come back altered: a name with a
+    lone surrogate (which the service can send) is written with U+FFFD in its place."""
+    altered = [row.email_address for row in rows
+               if row.status == REMOVED and SURROGATE.search(str((row.mailbox or {}).get("realname") or ""))]
+    if not altered:
+        return CANNOT_COME_BACK
+    listed = ", ".join(altered[:5]) + (", …" if len(altered) > 5 else "")
+    return (f"{CANNOT_COME_BACK}; {plural(len(altered), 'name')} ({listed}) held characters that no file can carry "
+            "(lone surrogates) and come back with U+FFFD (\ufffd) in their place")
 
 
 def write_undo(path: str | os.PathLike, rows: list[Row]) -> Path | None:

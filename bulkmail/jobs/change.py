@@ -26,7 +26,7 @@ from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
 from ..files.report import counts, exit_status, write_report
 from .send import Sender
 from ..files.reading import Sheet, read_table
-from ..files.undo import CANNOT_COME_BACK, undo_path, write_undo
+from ..files.undo import cannot_come_back, undo_path, write_undo
 
 if TYPE_CHECKING:
     from ..audit import Run
@@ -222,7 +222,7 @@ def _write_outputs(result: ImportResult, report: Path, hooks: Hooks) -> None:
         result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
                                          "this run")]
         if any(r.status == REMOVED for r in changed):
-            result.summary.append(("cannot come back", CANNOT_COME_BACK))
+            result.summary.append(("cannot come back", cannot_come_back(changed)))
     result.report = _somewhere(report, "report", result, lambda path: write_report(
         path, result.sheet, result.rows, result.summary, hooks.watch))
     if changed and result.report is not None:
@@ -353,6 +353,11 @@ def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Pat
         return write(path)
     except OSError as exc:
         first = exc
+    except Exception as exc:  # not the disk (a bug, or data no writer expected): another folder would fail alike
+        _stop(result, Fatal(f"Could not write the {what} to {path} ({type(exc).__name__}: {exc}). This is a bug in "
+                            "bulkmail: please report it. What was sent stays sent; run the same command with --resume "
+                            f"to write the {what} again."))
+        return None
     fallback = unused_path(fallback_folder() / path.name)  # always a new name: never another run's file
     try:
         written = write(fallback)
@@ -360,11 +365,16 @@ def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Pat
         error = DiskFull(f"Could not write the {what} to {path} ({first.strerror or first}) nor to {fallback} "
                          f"({exc.strerror or exc}); is the disk full? Free some space, then run the same command with "
                          "--resume to write it.")
-        if result.stopped is None:
-            result.stopped = error
-        else:
-            result.warnings.append(str(error))
+        _stop(result, error)
         return None
     result.warnings.append(f"Could not write the {what} to {path} ({first.strerror or first}); it was written to "
                            f"{written} instead.")
     return written
+
+
+def _stop(result: ImportResult, error: BulkmailError) -> None:
+    """The first reason a run stops is its exit status; a later one is said as a warning."""
+    if result.stopped is None:
+        result.stopped = error
+    else:
+        result.warnings.append(str(error))
