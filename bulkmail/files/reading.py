@@ -19,7 +19,7 @@ from .cells import BLANKS, MARK, unmark
 from ..errors import InputError
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
-from .workbook import SheetFacts, TooBig, scan_workbook, tell_facts
+from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
@@ -224,7 +224,7 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
     facts: dict[str, SheetFacts] = {}
     if path.suffix.lower() != ".xls":  # the old binary format is no zip archive
         _check_zip(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".ods"):
         facts = {f.name: f for f in _scan(path)}
     try:
         book = CalamineWorkbook.from_path(str(path))
@@ -259,12 +259,16 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
 
 
 def _scan(path: Path) -> list[SheetFacts]:
+    """The workbook's facts; refused when it would expand past the budget (files/workbook.py)."""
     try:
+        if path.suffix.lower() == ".ods":
+            check_ods(path)
+            return []
         return scan_workbook(path, BLANKS) or []
     except TooBig as big:
-        name, limit = big.args
-        raise InputError(f"Refusing {path.name}: sheet '{name}' would expand to more than {limit} (its cells repeat "
-                         "the same long text), which no real mailbox list needs.") from None
+        name, limit, why, remedy = big.args
+        raise InputError(f"Refusing {path.name}: sheet '{name}' would expand to more than {limit} ({why}), which no "
+                         f"real mailbox list needs.{' ' + remedy if remedy else ''}") from None
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):
         return []  # broken parts: the values reader then says what is wrong, in its own words
 
