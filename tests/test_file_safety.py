@@ -191,3 +191,16 @@ def test_the_ods_budget_counts_repeats_up_to_the_last_value_only(tmp_path, monke
              'table:number-columns-repeated="1024"/></table:table-row>')
     table = read_table(write_ods(tmp_path / "fine.ods", ACTIONS, empty))
     assert table.frame["email"].tolist() == ["a@acme.com", "b@acme.com"]
+
+
+def test_an_ods_whose_content_expat_refuses_is_not_read_unchecked(tmp_path):
+    path = write_ods(tmp_path / "dtd.ods", ACTIONS)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["content.xml"] = parts["content.xml"].replace(b"?><", b'?><!DOCTYPE x [<!ENTITY a "aaaa">]><', 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(InputError, match=r"^Cannot read dtd.ods: its content is not well-formed XML \(a DTD in "
+                                         r"content.xml\). Open it in LibreOffice and save it again.$"):
+        read_table(path)

@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime
 from pathlib import Path
+from xml.parsers.expat import ExpatError
 
 import pandas as pd
 
@@ -262,7 +263,11 @@ def _scan(path: Path) -> list[SheetFacts]:
     """The workbook's facts; refused when it would expand past the budget (files/workbook.py)."""
     try:
         if path.suffix.lower() == ".ods":
-            check_ods(path)
+            try:
+                check_ods(path)
+            except (ExpatError, ValueError) as exc:  # the values reader is lenient: never let it read unchecked
+                raise InputError(f"Cannot read {path.name}: its content is not well-formed XML ({exc}). Open it in "
+                                 "LibreOffice and save it again.") from None
             return []
         return scan_workbook(path, BLANKS) or []
     except TooBig as big:
