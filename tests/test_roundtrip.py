@@ -7,6 +7,7 @@ import csv
 import zipfile
 
 import openpyxl
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bulkmail.files.cells import BLANKS, needs_mark, unmark
@@ -151,3 +152,16 @@ def test_a_plan_and_the_audit_log_keep_text_utf8_cannot_encode_as_its_json_escap
     assert sandbox.store.addresses() == set()
     AuditLog().append([{"type": "note", "email_address": LONE}])
     assert list(AuditLog().records())[-1] == {"type": "note", "email_address": LONE}
+
+
+@pytest.mark.parametrize("settings", [{"domains": ("acme.com", "xn--exmple-cua.com")}], indirect=True)
+def test_the_undo_file_brings_back_the_address_as_the_service_held_it_not_as_typed(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("Mixed.Case@acme.com", executive=1, realname="Mixed")
+    sandbox.store.add("user@xn--exmple-cua.com", realname="Idn")
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "w.csv", ["email", "mixed.case@ACME.COM", "USER@EXÄMPLE.COM"])
+    assert bulkmail("import", "w.csv", "--action", "remove", "--yes", "--report", "r.csv").code == 0
+    assert [line["email_address"] for line in read_report(tmp_path / "r-undo.csv")] == [
+        "Mixed.Case@acme.com", "user@xn--exmple-cua.com"]
+    assert bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv").code == 0
+    assert {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()} == before

@@ -34,7 +34,8 @@ def undo_rows(rows: list[Row]) -> list[dict]:
     for row in rows:
         if row.status == REMOVED:
             mailbox = row.mailbox or {}
-            lines.append({"action": "add", "email_address": row.email_address,
+            # the address as the service held it, not as typed (mixed.case@ACME.COM, an IDN's other form)
+            lines.append({"action": "add", "email_address": str(mailbox.get("email_address") or row.email_address),
                           "executive": "yes" if int(mailbox.get("executive") or 0) else "no",
                           "realname": str(mailbox.get("realname") or "")})  # exactly: the files round-trip it
         elif row.status == ADDED:
