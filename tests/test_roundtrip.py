@@ -165,3 +165,15 @@ def test_the_undo_file_brings_back_the_address_as_the_service_held_it_not_as_typ
         "Mixed.Case@acme.com", "user@xn--exmple-cua.com"]
     assert bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv").code == 0
     assert {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()} == before
+
+
+def test_an_undo_file_brings_back_a_name_longer_than_excels_cell_and_a_name_with_a_nul(bulkmail, sandbox, tmp_path):
+    long, nul = "L" * 40_000, "Ann\x00Lee"
+    sandbox.store.add("long@acme.com", realname=long)
+    sandbox.store.add("nul@acme.com", executive=1, realname=nul)
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "w.csv", ["email", "long@acme.com", "nul@acme.com"])
+    assert bulkmail("import", "w.csv", "--action", "remove", "--yes", "--report", "r.csv").code == 0
+    result = bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv")
+    assert result.code == 0, result.err
+    assert {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()} == before

@@ -343,8 +343,10 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
         if len(whole):
             values = values.copy()
             values.loc[whole.index] = whole
-        lengths = values.str.len()
-        if len(values) and lengths.max() > EXCEL_MAX_CELL:
+        # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
+        # brings back as the service held it), and is bounded by the file's size.
+        lengths = values.str.len() if verbatim is not None else None
+        if lengths is not None and len(values) and lengths.max() > EXCEL_MAX_CELL:
             raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
                              f"{EXCEL_MAX_CELL} characters. Fix that cell.")
         body[column] = values

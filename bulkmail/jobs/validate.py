@@ -118,8 +118,10 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
         actions = [action] * len(frame)
     flags = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else blank
     names = frame[fields["realname"]] if "realname" in fields else blank
-    # Vectorised, once for the whole file: the NUL check and the fast address pattern.
-    has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
+    # Vectorised, once for the whole file: the NUL check and the fast address pattern. A name may
+    # hold a NUL: the service kept it, and an undo file brings it back exactly as it was.
+    checked = frame.drop(columns=[fields["realname"]]) if "realname" in fields else frame
+    has_nul = checked.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     vouched = fast_ok(addresses)
     allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
     allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
