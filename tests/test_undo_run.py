@@ -214,3 +214,24 @@ def test_undo_of_a_run_logged_without_the_digest_checks_each_undo_row_against_th
     undo.write_text(honest, encoding="utf-8-sig")
     assert bulkmail("undo", run_id, "--yes").code == 0
     assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_undo_says_before_applying_and_in_its_summary_what_cannot_come_back_and_which_run_it_undoes(bulkmail,
+                                                                                                  sandbox, tmp_path):
+    import openpyxl
+
+    from bulkmail.files.undo import CANNOT_COME_BACK
+
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    for args, run_line in [(["--dry-run"], f"dry run of the undo of run {run_id}: nothing changed"),
+                           (["--yes"], f"undo of run {run_id}")]:
+        result = bulkmail("undo", run_id, *args, "--report", f"back{len(args[0])}.xlsx")
+        assert result.code == 0, result.err
+        lines = result.out.splitlines()
+        said = f"It adds back 1 mailbox that run removed: {CANNOT_COME_BACK}."
+        assert lines[1] == said and lines.index(said) < next(n for n, line in enumerate(lines)
+                                                              if line.startswith("Results: "))
+        summary = dict(openpyxl.load_workbook(tmp_path / f"back{len(args[0])}.xlsx")["Summary"].iter_rows(
+            values_only=True))
+        assert (summary["run"], summary["cannot come back"]) == (run_line, CANNOT_COME_BACK)
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}

@@ -26,7 +26,7 @@ from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
 from ..files.report import counts, exit_status, write_report
 from .send import Sender
 from ..files.reading import Sheet, read_table
-from ..files.undo import cannot_come_back, undo_path, write_undo
+from ..files.undo import CANNOT_COME_BACK, cannot_come_back, undo_path, write_undo
 
 if TYPE_CHECKING:
     from ..audit import Run
@@ -222,6 +222,7 @@ def _write_outputs(result: ImportResult, report: Path, hooks: Hooks) -> None:
         result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
                                          "this run")]
         if any(r.status == REMOVED for r in changed):
+            result.summary = [line for line in result.summary if line[0] != "cannot come back"]  # said once
             result.summary.append(("cannot come back", cannot_come_back(changed)))
     result.report = _somewhere(report, "report", result, lambda path: write_report(
         path, result.sheet, result.rows, result.summary, hooks.watch))
@@ -266,10 +267,18 @@ class _Change:
         self._close()
 
     def _facts(self) -> list[tuple[str, object]]:
-        client, result = self.client, self.result
-        run = "dry run: nothing changed" if self.options.dry_run else "resumed import" if result.resumed else "import"
+        client, result, undoes = self.client, self.result, self.options.undoes
+        what = f"undo of run {undoes}" if undoes else "import"
+        if self.options.dry_run:
+            run = f"dry run{f' of the {what}' if undoes else ''}: nothing changed"
+        else:
+            run = f"resumed {what}" if result.resumed else what
+        # an undo's adds bring back mailboxes the run removed: say now what they come back without
+        lost = [("cannot come back", CANNOT_COME_BACK)] if undoes and any(
+            r.action == "add" and r.status == PLANNED for r in result.rows) else []
         return [*([("profile", client.profile)] if client.profile else []), ("service", client.base_url),
-                ("account", client.account_id), ("run", run), *audit_facts(result.sheet.path), ("started", now())]
+                ("account", client.account_id), ("run", run), *lost, *audit_facts(result.sheet.path),
+                ("started", now())]
 
     def _judge_rail(self) -> None:
         """A dry run: would a safety rail refuse the real run? Say so, and why."""

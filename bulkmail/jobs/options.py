@@ -37,6 +37,7 @@ class ImportOptions:
     strict: bool = False  # already_present / not_found count as problems
     resume: bool = False  # finish the interrupted run of this file
     fresh: bool = False  # start over although a run of this file is unfinished
+    undoes: str | None = None  # the run id this run undoes (bulkmail undo RUN_ID): its Summary says so
 
 
 @dataclass(frozen=True)

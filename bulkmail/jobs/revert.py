@@ -4,6 +4,7 @@ pipeline, with the rails, the prompt and a journal like any import."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,5 +123,5 @@ def undo_run(client: Client, target: UndoTarget, options: ImportOptions, hooks: 
     from .planfile import check_target
 
     check_target(target.run, client, target.describe(), made="ran on", remedy="")
-    return run_change(client, target.table, target.rows, options, hooks or Hooks(), report=report,
-                      source=target.undo)
+    return run_change(client, target.table, target.rows, dataclasses.replace(options, undoes=target.run_id),
+                      hooks or Hooks(), report=report, source=target.undo)
