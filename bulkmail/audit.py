@@ -105,12 +105,14 @@ class AuditLog:
             handle.close()  # closing drops the lock
 
     def changes_of(self, run_ids: Iterable[str]) -> set[tuple[str, str]]:
-        """(lower-cased address, action) of every change these runs logged: a resumed run logs
+        """(address key, action) of every change these runs logged: a resumed run logs
         only what its interrupted runs did not."""
         wanted = set(run_ids)
         if not wanted:
             return set()
-        return {(str(r.get("email_address", "")).lower(), str(r.get("action"))) for r in self.records()
+        from .addresses import address_key
+
+        return {(address_key(str(r.get("email_address", ""))), str(r.get("action"))) for r in self.records()
                 if r.get("type") == "change" and r.get("run_id") in wanted}
 
     def records(self) -> Iterator[dict]:

@@ -98,6 +98,52 @@ def test_diff_sees_one_mailbox_in_two_spellings(bulkmail, tmp_path):
     assert read_report(tmp_path / "d.csv") == []
 
 
+# jürgen with a ü (NFC, what Windows types) and with a u and a combining diaeresis (NFD, what macOS writes)
+COMPOSED, DECOMPOSED = "j\u00fcrgen@acme.com", "ju\u0308rgen@acme.com"
+
+
+def test_an_address_composed_and_decomposed_is_one_address_in_a_file_and_so_is_a_name(tmp_path):
+    assert address_key(DECOMPOSED) == address_key(COMPOSED.upper()) == COMPOSED
+    write(tmp_path / "w.csv", ["action,email,name", f"remove,{DECOMPOSED},", f"remove,{COMPOSED.upper()},",
+                               f"add,ren\u00e9@acme.com,Ren\u00e9", "add,rene\u0301@acme.com,Rene\u0301",
+                               f"add,{COMPOSED},"])
+    assert outcome(validate(read_table(tmp_path / "w.csv"))) == [
+        (2, "invalid", "row 6 adds the same address; keep one of the two rows"),
+        (3, "duplicate", "same as row 2"),
+        (4, "planned", ""),
+        (5, "duplicate", "same as row 4"),  # the name too is one name in both forms
+        (6, "invalid", "row 2 removes the same address; keep one of the two rows")]
+
+
+@pytest.mark.parametrize("live,typed", [(COMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED)])
+@pytest.mark.parametrize("extra", [0, 300])  # a few searches, or one walk of the account
+def test_the_plan_finds_a_live_mailbox_composed_the_other_way(client, sandbox, tmp_path, live, typed, extra):
+    sandbox.store.seed(extra, sandbox.settings.domains)
+    names = {COMPOSED: "J\u00fcrgen", DECOMPOSED: "Ju\u0308rgen"}
+    sandbox.store.add(live, realname=names[live])
+    lines = ["action,email,name", f"add,{typed},{names[typed]}"]  # the name in the other form too
+    lines += [f"remove,x{n}@acme.com" for n in range(extra // 50)]
+    result = import_file(client, write(tmp_path / "w.csv", lines), ImportOptions(), report=tmp_path / "r.csv")
+    assert outcome(result.rows[:1]) == [(2, "already_present", "the mailbox exists already; nothing sent")]
+
+
+def test_diff_sees_one_mailbox_and_one_name_composed_and_decomposed(bulkmail, tmp_path):
+    write(tmp_path / "old.csv", ["email_address,executive,realname", f"{COMPOSED},0,J\u00fcrgen"])
+    write(tmp_path / "new.csv", ["email_address,executive,realname", f"{DECOMPOSED},0,Ju\u0308rgen"])
+    result = bulkmail("diff", "old.csv", "new.csv", "-o", "d.csv")
+    assert result.code == 0, result.err
+    assert "Diff: appeared 0, disappeared 0, changed 0\n" in result.out
+
+
+def test_the_audit_log_knows_a_change_by_the_key_of_its_address():
+    from bulkmail.audit import AuditLog, Run
+    from bulkmail.records import Row
+
+    run = Run(AuditLog(), "import")
+    run.changes([Row(2, "add", "USER@EX\u00c4MPLE.COM", status="added"), Row(3, "remove", DECOMPOSED, status="removed")])
+    assert run.logged_before([run.run_id]) == {(Row(0, "add", ASCII).key, "add"), (COMPOSED, "remove")}
+
+
 def test_sync_matches_the_roster_and_the_scope_in_either_spelling(bulkmail, sandbox, tmp_path):
     sandbox.store.add(ASCII)
     sandbox.store.add("other@xn--exmple-cua.com")

@@ -10,7 +10,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..addresses import address_key
+from ..addresses import address_key, same_name
 from ..api.client import Client
 from ..records import NOT_FOUND, PLANNED, Row
 from .live import Live, domain_in_use, domain_of, read_live, recheck
@@ -70,7 +70,7 @@ def _differs(row: Row, mailbox: dict) -> str:
     notes = []
     if row.executive is not None and int(mailbox.get("executive") or 0) != row.executive:
         notes.append(f"executive is {int(mailbox.get('executive') or 0)} there, the file says {row.executive}")
-    if row.realname and str(mailbox.get("realname") or "").strip() != row.realname.strip():
+    if row.realname and same_name(str(mailbox.get("realname") or "")) != same_name(row.realname):
         notes.append(f"its name is {str(mailbox.get('realname') or '').strip()!r}, the file says {row.realname!r}")
     if not notes:
         return ""

@@ -10,7 +10,7 @@ from typing import Iterable, NamedTuple
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from ..addresses import domain_key
+from ..addresses import domain_key, same_name
 from ..errors import InputError
 from ..records import PLANNED, Row
 from ..files.reading import Sheet
@@ -173,7 +173,7 @@ def _other_data(earlier: Row, row: Row) -> str:
     if row.action != "add":
         return ""  # a remove sends only the address
     fields = [("executive", earlier.executive or 0, row.executive or 0),  # blank is sent as 0
-              ("realname", earlier.realname.strip(), row.realname.strip())]
+              ("realname", same_name(earlier.realname), same_name(row.realname))]
     differ = [(name, old, new) for name, old, new in fields if old != new]
     if not differ:
         return ""
