@@ -176,3 +176,16 @@ def test_a_workbook_calamine_cannot_read_is_unusable_input_naming_the_file(bulkm
     result = bulkmail("validate", "w.xlsx", "--report", "r.csv")
     assert (result.code, result.err) == (2, "Error: Cannot read w.xlsx: Cell string index not found in shared strings "
                                             "table. Open it in Excel and save it again as .xlsx.\n")
+
+
+def test_control_characters_in_an_address_or_detail_are_printed_escaped_never_raw(bulkmail, tmp_path):
+    (tmp_path / "esc.csv").write_text("email,action\n\x1b[31mred\x1b[0m@acme.com,remove\nbob\x08\x08\x08alice@acme.com,"
+                                      "remove\n")
+    result = bulkmail("validate", "esc.csv", "--report", "r.csv")
+    assert result.code == 1
+    assert result.out.splitlines()[3:5] == [
+        "  row 2  \\x1b[31mred\\x1b[0m@acme.com  invalid  invalid email address '\\x1b[31mred\\x1b[0m@acme.com': The "
+        "email address contains invalid characters before the @-sign: '[', U+001B.",
+        "  row 3  bob\\x08\\x08\\x08alice@acme.com  invalid  invalid email address 'bob\\x08\\x08\\x08alice@acme.com': "
+        "The email address contains invalid characters before the @-sign: U+0008."]
+    assert "\x1b" not in result.out and "\x08" not in result.out

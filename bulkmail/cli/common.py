@@ -17,7 +17,7 @@ from ..errors import InputError, OutputExists
 from ..files.paths import check_output
 from ..records import NOT_ATTEMPTED, PLANNED, STATUSES
 from ..api.retry import Retry
-from ..words import plural
+from ..words import plural, printable
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -379,7 +379,7 @@ def print_results(result, quiet=()) -> None:
         say("Rows to look at:")
         for row in look[:SHOW_PROBLEMS]:
             where = f"row {row.row}" if row.row > 0 else "live"  # sync's live mailboxes have no roster row
-            say(f"  {where}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
+            say(f"  {where}  {printable(row.email_address) or '(no address)'}  {row.status}  {printable(row.detail)}")
         if len(look) > SHOW_PROBLEMS:
             say(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
     for warning in result.warnings:
