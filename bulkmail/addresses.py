@@ -11,6 +11,8 @@ import unicodedata
 
 import idna
 
+from .files.cells import SURROGATE
+
 
 @functools.lru_cache(maxsize=4096)
 def _ascii_domain(domain: str) -> str:
@@ -47,6 +49,7 @@ def search_texts(key: str) -> set[str]:
 
 def same_name(name: str) -> str:
     """A display name as compared (repeats in a file, the file against live, diff): its edges'
-    spaces off, composed (NFC) like an address's key, so that a Mac's NFD name is the same name."""
+    spaces off, composed (NFC) like an address's key, so that a Mac's NFD name is the same name;
+    a lone surrogate as U+FFFD, as every file bulkmail writes holds it."""
     name = name.strip()
-    return name if name.isascii() else unicodedata.normalize("NFC", name)
+    return name if name.isascii() else SURROGATE.sub("\ufffd", unicodedata.normalize("NFC", name))

@@ -114,6 +114,7 @@ def test_text_utf8_cannot_encode_is_written_as_the_replacement_character_by_expo
         result = bulkmail("export", "-q", "-o", output)
         assert result.code == 0, result.err
         assert [line["realname"] for line in read_report(tmp_path / output, "Mailboxes")] == ["Ren\ufffdee"]
+        assert "Diff: appeared 0, disappeared 0, changed 0\n" in bulkmail("diff", output, "live", "-o", "d.csv", "--force").out
     piped = bulkmail("export", "-q", "-o", "-")
     assert piped.code == 0 and piped.out.splitlines()[1].endswith(",rene@acme.com,0,Ren\ufffdee,0")
     write_csv(tmp_path / "old.csv", ["email_address,realname", "other@acme.com,Other"])

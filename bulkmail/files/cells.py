@@ -5,6 +5,7 @@ cell inert in Excel and brings it back exactly as written."""
 from __future__ import annotations
 
 import codecs
+import re
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
@@ -44,4 +45,5 @@ def _replacement(error: UnicodeError) -> tuple[bytes, int]:
 # surrogate such as "Ren\ud83dee", which the service can send in JSON) is written as U+FFFD,
 # the replacement character, instead of crashing the export, the report or the undo file.
 UNENCODABLE = "bulkmail.replace"
+SURROGATE = re.compile("[\ud800-\udfff]")  # what it replaces
 codecs.register_error(UNENCODABLE, _replacement)

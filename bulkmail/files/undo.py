@@ -5,11 +5,11 @@ with the executive flag and name read before removal; added ones go as `remove` 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ..records import ADDED, REMOVED, Row
 from ..words import plural
+from .cells import SURROGATE
 from .writing import write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
@@ -18,8 +18,6 @@ COLUMNS = ["action", "email_address", "executive", "realname"]
 CANNOT_COME_BACK = ("aliases, groups, name variants and exec-tracking settings kept by the console outside this API "
                     "are lost, and is_ad_mailbox comes back 0 (the add call cannot set it); only the address, the "
                     "executive flag and the name come back")
-# Text no file can hold: every writer puts U+FFFD in its place (files.cells.UNENCODABLE).
-SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def undo_path(report: str | os.PathLike) -> Path:
