@@ -182,6 +182,12 @@ def test_the_ods_budget_counts_repeats_up_to_the_last_value_only(tmp_path, monke
     monkeypatch.setattr(workbook, "MAX_CELLS", 50)
     with pytest.raises(InputError, match=r"^Refusing many.ods: sheet 'Leavers' would expand to more than 50 cells"):
         read_table(write_ods(tmp_path / "many.ods", [["email", "action"]], REPEATED.format(rows=30, columns=1)))
+    monkeypatch.setattr(workbook, "MAX_TEXT", 1_000)  # a run of spaces is spelt out too
+    spaces = ('<table:table-row table:number-rows-repeated="2"><table:table-cell office:value-type="string"><text:p>'
+              'x<text:s text:c="500"/>y</text:p></table:table-cell></table:table-row>')
+    with pytest.raises(InputError, match=r"^Refusing s.ods: sheet 'Leavers' would expand to more than 1,000 characters "
+                                         r"of text \(its cells repeat the same long text\)"):
+        read_table(write_ods(tmp_path / "s.ods", [["email", "action"]], spaces))
     # LibreOffice ends a sheet with its empty rows and cells repeated to the end: nothing to build
     empty = ('<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
              'table:number-columns-repeated="1024"/></table:table-row>')

@@ -303,6 +303,8 @@ def _row_of(reference: str) -> int:
 ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0 "  # expat's name: namespace, space, local name
 ODS_VALUE_TYPE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 value-type"
 ODS_CELLS = (ODS_TABLE + "table-cell", ODS_TABLE + "covered-table-cell")
+ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0 "
+ODS_SPACES, ODS_COUNT = ODS_TEXT + "s", ODS_TEXT + "c"
 
 
 def check_ods(path: str | Path) -> None:
@@ -345,13 +347,16 @@ class _OdsCounter:
     def start(self, name: str, attributes: dict) -> None:
         if self.inside:
             self.inside += 1
+            if name == ODS_SPACES:  # <text:s text:c="1000000"/>: that many spaces, spelt out by the reader
+                self.cell_text += _repeat(attributes, ODS_COUNT)
         elif name in ODS_CELLS:
             self.inside, self.span, self.cell_text = 1, _repeat(attributes, "number-columns-repeated"), 0
             self.valued = bool(attributes.get(ODS_VALUE_TYPE))
         elif name == ODS_TABLE + "table-row":
             self.repeats, self.column, self.width, self.row_text = _repeat(attributes, "number-rows-repeated"), 0, 0, 0
         elif name == ODS_TABLE + "table":
-            self.name, self.rows, self.bottom, self.right, self.spelt = attributes.get(ODS_TABLE + "name", ""), 0, 0, 0, 0
+            self.name = attributes.get(ODS_TABLE + "name", "")
+            self.rows = self.bottom = self.right = self.spelt = 0
 
     def text(self, data: str) -> None:
         if self.inside:
@@ -375,7 +380,8 @@ class _OdsCounter:
 
 
 def _repeat(attributes: dict, name: str) -> int:
+    """An attribute that repeats something (a table attribute by its local name), at least 1."""
     try:
-        return max(1, int(attributes.get(ODS_TABLE + name, "1")))
+        return max(1, int(attributes.get(name if " " in name else ODS_TABLE + name, "1")))
     except ValueError:
         return 1

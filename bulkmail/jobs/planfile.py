@@ -57,7 +57,8 @@ def build_plan(client: Client, rows: list[Row], counts: dict, source: dict) -> d
 def write_plan(path: str | os.PathLike, plan: dict) -> Path:
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8", errors="backslashreplace")
+    temporary.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                         errors="backslashreplace")
     os.replace(temporary, path)
     return path
 
