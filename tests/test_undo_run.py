@@ -235,3 +235,33 @@ def test_undo_says_before_applying_and_in_its_summary_what_cannot_come_back_and_
             values_only=True))
         assert (summary["run"], summary["cannot come back"]) == (run_line, CANNOT_COME_BACK)
     assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_a_resumed_run_logged_without_the_digest_owns_the_changes_its_interrupted_run_logged(tmp_path):
+    import pytest
+
+    from bulkmail.audit import AuditLog
+    from bulkmail.errors import InputError
+    from bulkmail.jobs.revert import find_run
+
+    source = {"path": str(tmp_path / "w.csv"), "sha256": "ab" * 32, "rows": 2}
+    write_csv(tmp_path / "r-undo.csv", ["action,email_address,executive,realname", "remove,a@acme.com,,",
+                                        "remove,b@acme.com,,"])
+
+    def logged(run_id: str, resumed: bool) -> None:
+        common = {"command": "import", "input": source, "resume": resumed}
+        AuditLog().append([
+            {"type": "run", "event": "start", "run_id": f"{run_id}-killed", "time": "2026-11-25T02:00:00+00:00",
+             **common},
+            {"type": "change", "run_id": f"{run_id}-killed", "action": "add", "email_address": "A@acme.com",
+             "time": "2026-11-25T02:00:01+00:00", "input": source},  # the interrupted run logged this one
+            {"type": "change", "run_id": run_id, "action": "add", "email_address": "b@acme.com",
+             "time": "2026-11-25T02:10:01+00:00", "input": source},
+            {"type": "run", "event": "end", "run_id": run_id, "time": "2026-11-25T02:10:02+00:00", "exit_status": 0,
+             "counts": {"added": 2}, "report": str(tmp_path / "r.csv"), **common}])
+
+    logged("resumed", True)
+    assert [row.email_address for row in find_run("resumed").rows] == ["a@acme.com", "b@acme.com"]
+    logged("fresh", False)  # not a resume: another run's change is not its own
+    with pytest.raises(InputError, match=r"row 2: remove a@acme.com, but that run did not add it\)"):
+        find_run("fresh")
