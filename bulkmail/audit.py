@@ -58,8 +58,9 @@ class AuditLog:
 
     def append(self, records: Iterable[dict | str]) -> None:
         """Append records (dicts, or lines already formatted as JSON) in one write."""
+        # backslashreplace: a lone surrogate (no UTF-8 has one) goes in as its JSON escape, read back as written
         data = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str)) + "\n"
-                       for r in records).encode()
+                       for r in records).encode("utf-8", "backslashreplace")
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,12 +107,14 @@ class AuditLog:
             handle.close()  # closing drops the lock
 
     def changes_of(self, run_ids: Iterable[str]) -> set[tuple[str, str]]:
-        """(lower-cased address, action) of every change these runs logged: a resumed run logs
+        """(address key, action) of every change these runs logged: a resumed run logs
         only what its interrupted runs did not."""
         wanted = set(run_ids)
         if not wanted:
             return set()
-        return {(str(r.get("email_address", "")).lower(), str(r.get("action"))) for r in self.records()
+        from .addresses import address_key
+
+        return {(address_key(str(r.get("email_address", ""))), str(r.get("action"))) for r in self.records()
                 if r.get("type") == "change" and r.get("run_id") in wanted}
 
     def records(self) -> Iterator[dict]:

@@ -1,5 +1,6 @@
 """Never destroy a file: output paths are judged by their real target, and workbooks that would
-materialise absurd amounts of text are refused before anything builds the table."""
+materialise absurd amounts of text, or absurd grids of cells, are refused before anything builds
+the table."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from bulkmail.files import workbook
 from bulkmail.errors import InputError
 from bulkmail.files.reading import read_table
-from helpers import write_csv
+from helpers import write_csv, write_ods
 
 
 # -- the output rule sees the real target ------------------------------------------------------
@@ -109,3 +110,99 @@ def test_a_sheet_of_too_many_cells_is_refused(tmp_path, monkeypatch):
     book.save(tmp_path / "many.xlsx")
     with pytest.raises(InputError, match=r"^Refusing many.xlsx: sheet 'Sheet' would expand to more than 50 cells"):
         read_table(tmp_path / "many.xlsx")
+
+
+# -- nor a grid stretched by far-away cells -----------------------------------------------------
+
+ACTIONS = [["action", "email"], ["add", "a@acme.com"], ["add", "b@acme.com"]]
+
+
+def _with_cells(path, cells: dict[str, object]):
+    book = openpyxl.Workbook()
+    for row in ACTIONS:
+        book.active.append(row)
+    for reference, value in cells.items():
+        book.active[reference] = value
+        book.active[reference].font = openpyxl.styles.Font(bold=True)
+    book.save(path)
+    return path
+
+
+def test_the_grid_budget_counts_every_cell_from_a1_to_the_farthest_value(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbook, "MAX_CELLS", 50)  # the same rule at a testable size
+    assert len(read_table(_with_cells(tmp_path / "in.xlsx", {"E10": "x"})).frame) == 3  # 10 rows by 5 columns
+    with pytest.raises(InputError, match=r"^Refusing out.xlsx: sheet 'Sheet' would expand to more than 50 cells \(its "
+                                         r"cells reach row 11 and column E: a grid of 55 cells, nearly all empty\)"):
+        read_table(_with_cells(tmp_path / "out.xlsx", {"E11": "x"}))
+    # a cell that is only formatted holds nothing: the values reader builds no grid to it
+    assert len(read_table(_with_cells(tmp_path / "styled.xlsx", {"CV900000": None})).frame) == 2
+
+
+def test_cells_and_rows_without_a_reference_count_where_they_land(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbook, "MAX_CELLS", 50)
+    path = _shared_string_bomb(tmp_path / "plain.xlsx", 1)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    unnamed = b'<row><c t="inlineStr"><is><t>x</t></is></c></row>' * 20  # rows 3 to 22 of column A
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(b"</sheetData>",
+                                                                                 unnamed + b"</sheetData>")
+    parts["xl/sharedStrings.xml"] = parts["xl/sharedStrings.xml"].replace(b"x" * 32_000, b"note")
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(InputError, match=r"^Refusing plain.xlsx: sheet 'Sheet' would expand to more than 50 cells"):
+        read_table(path)
+
+
+REPEATED = ('<table:table-row table:number-rows-repeated="{rows}"><table:table-cell office:value-type="string">'
+            '<text:p>x@acme.com</text:p></table:table-cell><table:table-cell office:value-type="string" '
+            'table:number-columns-repeated="{columns}"><text:p>add</text:p></table:table-cell></table:table-row>')
+
+
+@pytest.mark.parametrize("name,sheet,reach", [
+    ("far.xlsx", "Sheet", "row 900,000 and column CV: a grid of 90,000,000 cells"),  # one value at CV900000
+    ("rep.ods", "Leavers", "row 2,000,001 and column K: a grid of 22,000,011 cells"),  # rows and cells repeated
+])
+def test_a_workbook_stretched_past_the_budget_is_refused_before_the_grid_is_built(bulkmail, tmp_path, name, sheet,
+                                                                                   reach):
+    if name == "far.xlsx":
+        _with_cells(tmp_path / name, {"CV900000": "x"})
+    else:
+        write_ods(tmp_path / name, [["email", "action"]], REPEATED.format(rows=2_000_000, columns=10))
+    assert (tmp_path / name).stat().st_size < 10_000
+    result = bulkmail("validate", name, "--report", "r.csv")
+    assert (result.code, result.err) == (
+        2, f"Error: Refusing {name}: sheet '{sheet}' would expand to more than 20,000,000 cells (its cells reach "
+           f"{reach}, nearly all empty), which no real mailbox list needs. Delete what lies beyond the table (Ctrl+End "
+           "goes to the last cell in use), or copy the table into a new file.\n")
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_the_ods_budget_counts_repeats_up_to_the_last_value_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbook, "MAX_CELLS", 50)
+    with pytest.raises(InputError, match=r"^Refusing many.ods: sheet 'Leavers' would expand to more than 50 cells"):
+        read_table(write_ods(tmp_path / "many.ods", [["email", "action"]], REPEATED.format(rows=30, columns=1)))
+    monkeypatch.setattr(workbook, "MAX_TEXT", 1_000)  # a run of spaces is spelt out too
+    spaces = ('<table:table-row table:number-rows-repeated="2"><table:table-cell office:value-type="string"><text:p>'
+              'x<text:s text:c="500"/>y</text:p></table:table-cell></table:table-row>')
+    with pytest.raises(InputError, match=r"^Refusing s.ods: sheet 'Leavers' would expand to more than 1,000 characters "
+                                         r"of text \(its cells repeat the same long text\)"):
+        read_table(write_ods(tmp_path / "s.ods", [["email", "action"]], spaces))
+    # LibreOffice ends a sheet with its empty rows and cells repeated to the end: nothing to build
+    empty = ('<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
+             'table:number-columns-repeated="1024"/></table:table-row>')
+    table = read_table(write_ods(tmp_path / "fine.ods", ACTIONS, empty))
+    assert table.frame["email"].tolist() == ["a@acme.com", "b@acme.com"]
+
+
+def test_an_ods_whose_content_expat_refuses_is_not_read_unchecked(tmp_path):
+    path = write_ods(tmp_path / "dtd.ods", ACTIONS)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["content.xml"] = parts["content.xml"].replace(b"?><", b'?><!DOCTYPE x [<!ENTITY a "aaaa">]><', 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(InputError, match=r"^Cannot read dtd.ods: its content is not well-formed XML \(a DTD in "
+                                         r"content.xml\). Open it in LibreOffice and save it again.$"):
+        read_table(path)

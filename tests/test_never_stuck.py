@@ -18,7 +18,8 @@ import pytest
 from bulkmail.api.walk import walk
 from bulkmail.api.client import Client
 from bulkmail.jobs.export import ExportOptions, export_mailboxes
-from bulkmail.jobs.change import load
+from bulkmail.jobs.change import import_file, load
+from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.planning import make_plan
 from bulkmail.jobs.verify import verify
 from bulkmail.api.retry import Retry
@@ -451,3 +452,18 @@ def test_a_resumed_sync_leaves_alone_a_kept_mailbox_that_others_removed_meanwhil
         journal.record([kept])
         journal.mark_sent([removed])
         assert [row.email_address for row in journal.live_rows()] == ["gone@acme.com"]
+
+
+def test_a_report_that_fails_to_write_for_a_reason_other_than_the_disk_still_ends_the_run_cleanly(client, sandbox,
+                                                                                                    tmp_path):
+    client.login()  # the journal is kept per account
+    write_csv(tmp_path / "w.csv", ["action,email", "add,new@acme.com"])
+    bad = tmp_path / "r\x00.csv"  # open() refuses it with a ValueError, not an OSError
+    result = import_file(client, tmp_path / "w.csv", report=bad)
+    assert sandbox.store.addresses() == {"new@acme.com"}
+    assert (int(result.exit_status), result.report, [r.status for r in result.rows]) == (1, None, ["added"])
+    assert str(result.stopped) == (f"Could not write the report to {bad} (ValueError: embedded null byte). This is a "
+                                   "bug in bulkmail: please report it. What was sent stays sent; run the same command "
+                                   "with --resume to write the report again.")
+    again = import_file(client, tmp_path / "w.csv", ImportOptions(resume=True), report=tmp_path / "r.csv")
+    assert (int(again.exit_status), again.resumed, [r.status for r in again.rows]) == (0, True, ["added"])

@@ -145,9 +145,47 @@ def test_a_utf32_csv_is_read_and_one_without_a_byte_order_mark_is_named(tmp_path
         read_table(tmp_path / "n.csv")
 
 
-def test_an_unterminated_quote_names_the_row_excel_shows(bulkmail, tmp_path):
+def test_an_unterminated_quote_names_the_row_excel_shows_and_the_column_where_it_opens(bulkmail, tmp_path):
     (tmp_path / "q.csv").write_text('Leavers\n\naction,email,note\nremove,a@acme.com,ok\nremove,b@acme.com,"oops\n'
                                     "remove,c@acme.com,x\n")
     result = bulkmail("validate", "q.csv")
-    assert (result.code, result.err) == (2, 'Error: Cannot read q.csv: row 5 opens a quote (") that is never closed. '
-                                            "Close it or remove it in that row.\n")
+    assert (result.code, result.err) == (2, 'Error: Cannot read q.csv: row 5 opens a quote (") in column \'note\' that '
+                                            "is never closed. Close it or remove it in that row.\n")
+    # after a cell that spans two lines (one row in Excel), in a semicolon file
+    (tmp_path / "m.csv").write_text('action;email;note\nadd;a@acme.com;"two\nlines"\nadd;"b@acme.com;x\n')
+    result = bulkmail("validate", "m.csv")
+    assert (result.code, result.err) == (2, 'Error: Cannot read m.csv: row 3 opens a quote (") in column \'email\' that '
+                                            "is never closed. Close it or remove it in that row.\n")
+
+
+def test_a_workbook_calamine_cannot_read_is_unusable_input_naming_the_file(bulkmail, tmp_path):
+    path = openpyxl.Workbook()
+    path.active.append(["action", "email"])
+    path.active.append(["add", "a@acme.com"])
+    path.save(tmp_path / "w.xlsx")
+    with zipfile.ZipFile(tmp_path / "w.xlsx") as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    # a cell pointing past the shared strings: what a broken writer leaves behind
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace('<c r="B2" t="inlineStr"><is><t>a@acme.com</t></is></c>',
+                                                      '<c r="B2" t="s"><v>99</v></c>').encode()
+    assert parts["xl/worksheets/sheet1.xml"] != sheet.encode()
+    with zipfile.ZipFile(tmp_path / "w.xlsx", "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    result = bulkmail("validate", "w.xlsx", "--report", "r.csv")
+    assert (result.code, result.err) == (2, "Error: Cannot read w.xlsx: Cell string index not found in shared strings "
+                                            "table. Open it in Excel and save it again as .xlsx.\n")
+
+
+def test_control_characters_in_an_address_or_detail_are_printed_escaped_never_raw(bulkmail, tmp_path):
+    (tmp_path / "esc.csv").write_text("email,action\n\x1b[31mred\x1b[0m@acme.com,remove\nbob\x08\x08\x08alice@acme.com,"
+                                      "remove\n")
+    result = bulkmail("validate", "esc.csv", "--report", "r.csv")
+    assert result.code == 1
+    assert result.out.splitlines()[3:5] == [
+        "  row 2  \\x1b[31mred\\x1b[0m@acme.com  invalid  invalid email address '\\x1b[31mred\\x1b[0m@acme.com': The "
+        "email address contains invalid characters before the @-sign: '[', U+001B.",
+        "  row 3  bob\\x08\\x08\\x08alice@acme.com  invalid  invalid email address 'bob\\x08\\x08\\x08alice@acme.com': "
+        "The email address contains invalid characters before the @-sign: U+0008."]
+    assert "\x1b" not in result.out and "\x08" not in result.out

@@ -321,3 +321,18 @@ def test_the_sandbox_refuses_another_accounts_header_with_403(three_accounts):
     assert refused.value.status == 403
     assert len({a.account_id for a in three_accounts.accounts}) == 3
     assert not first.store.addresses() & second.store.addresses()
+
+
+def test_password_command_runs_without_a_shell_and_sh_c_gives_it_one_as_the_readme_says(bulkmail, sandbox,
+                                                                                         monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "(run without a shell: quotes are honoured, but a pipe, `$VAR` or `~` is not, so write\n  `sh -c 'pass " \
+           "show acme | head -1'` for those;" in readme
+    no_credentials_in_env(monkeypatch)
+    for command, code in [("echo sandbox-demo | cat", 3),  # echo prints "sandbox-demo | cat": a wrong password
+                          ("sh -c 'echo sandbox-demo | cat'", 0)]:
+        write_config({"acme": {"base_url": sandbox.url, "username": "admin@acme.com", "password_command": command}},
+                     default="acme")
+        assert bulkmail("login").code == code

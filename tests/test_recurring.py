@@ -428,3 +428,18 @@ def test_a_sync_lists_a_live_mailbox_it_could_not_remove_by_address_not_by_an_in
     assert result.code == 1
     assert "Rows to look at:\n  live  staff2@acme.com  failed  " in result.out
     assert "row -" not in result.out
+
+
+def test_a_keep_file_is_an_input_so_neither_the_report_nor_the_undo_file_may_replace_it(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("svc@acme.com")
+    write_csv(tmp_path / "roster.csv", ["email", "a@acme.com"])
+    for name in ("keep.csv", "keep-undo.csv"):
+        write_csv(tmp_path / name, ["svc@acme.com"])
+    report = bulkmail("sync", "roster.csv", "--keep", "keep.csv", "--report", "keep.csv", "--force", "--yes")
+    assert (report.code, report.err) == (2, "Error: --report keep.csv is the input file; bulkmail never writes over "
+                                            "its input. Choose another name.\n")
+    undo = bulkmail("sync", "roster.csv", "--keep", "keep-undo.csv", "--report", "keep.xlsx", "--force", "--yes")
+    assert (undo.code, undo.err) == (2, "Error: the undo file keep-undo.csv is the input file; bulkmail never writes "
+                                        "over its input. Choose another name.\n")
+    assert [(tmp_path / name).read_text() for name in ("keep.csv", "keep-undo.csv")] == ["svc@acme.com\n"] * 2
+    assert sandbox.store.addresses() == {"svc@acme.com"}

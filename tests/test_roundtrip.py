@@ -7,6 +7,7 @@ import csv
 import zipfile
 
 import openpyxl
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bulkmail.files.cells import BLANKS, needs_mark, unmark
@@ -100,3 +101,80 @@ def test_a_retried_report_carries_the_inputs_own_cells_unchanged(bulkmail, sandb
     assert bulkmail("validate", "first.xlsx", "--only", "invalid", "--report", "second.csv").code == 1
     assert [line["note"] for line in read_report(tmp_path / "second.csv")] == ["'=SUM(A1)", "''@x"]
     assert read_table(tmp_path / "second.csv").frame["note"].tolist() == ["=SUM(A1)", "'@x"]
+
+
+# A lone surrogate: the service can send one in JSON ("\ud83d" without its pair); UTF-8 cannot encode it.
+LONE = "Ren\ud83dee"
+
+
+def test_text_utf8_cannot_encode_is_written_as_the_replacement_character_by_export_and_diff(bulkmail, sandbox,
+                                                                                            tmp_path):
+    sandbox.store.add("rene@acme.com", realname=LONE)
+    for output in ("e.csv", "e.xlsx"):
+        result = bulkmail("export", "-q", "-o", output)
+        assert result.code == 0, result.err
+        assert [line["realname"] for line in read_report(tmp_path / output, "Mailboxes")] == ["Ren\ufffdee"]
+        assert "Diff: appeared 0, disappeared 0, changed 0\n" in bulkmail("diff", output, "live", "-o", "d.csv", "--force").out
+    piped = bulkmail("export", "-q", "-o", "-")
+    assert piped.code == 0 and piped.out.splitlines()[1].endswith(",rene@acme.com,0,Ren\ufffdee,0")
+    write_csv(tmp_path / "old.csv", ["email_address,realname", "other@acme.com,Other"])
+    compared = bulkmail("diff", "old.csv", "live", "-o", "d.xlsx")
+    assert compared.code == 0, compared.err
+    assert [(line["status"], line["realname_new"]) for line in read_report(tmp_path / "d.xlsx", "Mailboxes")] == [
+        ("disappeared", ""), ("appeared", "Ren\ufffdee")]
+
+
+def test_a_removal_of_a_name_utf8_cannot_encode_ends_cleanly_with_its_report_undo_file_and_audit_end(bulkmail,
+                                                                                                   sandbox, tmp_path):
+    from bulkmail.audit import AuditLog
+
+    sandbox.store.add("rene@acme.com", executive=1, realname=LONE)
+    write_csv(tmp_path / "w.csv", ["email", "rene@acme.com"])
+    result = bulkmail("import", "w.csv", "--action", "remove", "--yes", "--report", "r.xlsx")
+    assert result.code == 0, result.err
+    assert read_report(tmp_path / "r-undo.csv") == [
+        {"action": "add", "email_address": "rene@acme.com", "executive": "yes", "realname": "Ren\ufffdee"}]
+    summary = dict(openpyxl.load_workbook(tmp_path / "r.xlsx")["Summary"].iter_rows(values_only=True))
+    assert summary["cannot come back"].endswith("; 1 name (rene@acme.com) held characters that no file can carry "
+                                                "(lone surrogates) and come back with U+FFFD (\ufffd) in their place")
+    assert [r["exit_status"] for r in AuditLog().records() if r.get("event") == "end"] == [0]
+
+
+def test_a_plan_and_the_audit_log_keep_text_utf8_cannot_encode_as_its_json_escape(bulkmail, sandbox, tmp_path):
+    from bulkmail.audit import AuditLog
+
+    sandbox.store.add("rene@acme.com", realname=LONE)
+    write_csv(tmp_path / "w.csv", ["email", "rene@acme.com"])
+    planned = bulkmail("import", "w.csv", "--action", "remove", "--dry-run", "--plan-out", "p.json")
+    assert planned.code == 0, planned.err
+    assert '"realname": "Ren\\ud83dee"' in (tmp_path / "p.json").read_text(encoding="utf-8")
+    applied = bulkmail("apply", "p.json", "--yes", "--report", "r.csv")
+    assert applied.code == 0, applied.err
+    assert sandbox.store.addresses() == set()
+    AuditLog().append([{"type": "note", "email_address": LONE}])
+    assert list(AuditLog().records())[-1] == {"type": "note", "email_address": LONE}
+
+
+@pytest.mark.parametrize("settings", [{"domains": ("acme.com", "xn--exmple-cua.com")}], indirect=True)
+def test_the_undo_file_brings_back_the_address_as_the_service_held_it_not_as_typed(bulkmail, sandbox, tmp_path):
+    sandbox.store.add("Mixed.Case@acme.com", executive=1, realname="Mixed")
+    sandbox.store.add("user@xn--exmple-cua.com", realname="Idn")
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "w.csv", ["email", "mixed.case@ACME.COM", "USER@EXÄMPLE.COM"])
+    assert bulkmail("import", "w.csv", "--action", "remove", "--yes", "--report", "r.csv").code == 0
+    assert [line["email_address"] for line in read_report(tmp_path / "r-undo.csv")] == [
+        "Mixed.Case@acme.com", "user@xn--exmple-cua.com"]
+    assert bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv").code == 0
+    assert {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()} == before
+
+
+def test_an_undo_file_brings_back_a_name_longer_than_excels_cell_and_a_name_with_a_nul(bulkmail, sandbox, tmp_path):
+    long, nul = "L" * 40_000, "Ann\x00Lee"
+    sandbox.store.add("long@acme.com", realname=long)
+    sandbox.store.add("nul@acme.com", executive=1, realname=nul)
+    before = {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()}
+    write_csv(tmp_path / "w.csv", ["email", "long@acme.com", "nul@acme.com"])
+    assert bulkmail("import", "w.csv", "--action", "remove", "--yes", "--report", "r.csv").code == 0
+    result = bulkmail("import", "r-undo.csv", "--yes", "--report", "back.csv")
+    assert result.code == 0, result.err
+    assert {m["email_address"]: (m["executive"], m["realname"]) for m in sandbox.store.mailboxes.values()} == before

@@ -14,7 +14,7 @@ from bulkmail.jobs.options import ImportOptions
 def test_not_found_suggests_the_closest_live_address(client, sandbox, tmp_path, extra):
     sandbox.store.seed(extra, sandbox.settings.domains)
     sandbox.store.add("nobody.hear@acme.com")
-    lines = ["action,email", "remove,nobody.here@acme.com"] + [f"remove,x{n}@acme.com" for n in range(extra // 50)]
+    lines = ["action,email", "remove,nobody.haer@acme.com"] + [f"remove,x{n}@acme.com" for n in range(extra // 50)]
     lines.append("remove,nobody.hear@acme.co")  # a typo in the domain
     result = import_file(client, write_csv(tmp_path / "w.csv", lines), ImportOptions(dry_run=True),
                          report=tmp_path / "r.csv")

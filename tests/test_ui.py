@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 import time
 import zipfile
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from helpers import SAMPLES, read_report, write_csv
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from bulkmail.ui.app import create_app
 from bulkmail.ui.security import COOKIE, Gate
-from helpers import SAMPLES, read_report, write_csv
 
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
@@ -353,12 +352,12 @@ def test_the_corrected_sheet_downloads_with_the_edits_and_without_the_deleted_ro
 
 def test_the_plan_counts_each_status_lists_the_rows_to_look_at_and_offers_the_plan_file(entered, sandbox, bulkmail):
     every_error(sandbox)
-    sandbox.store.add("nobody.hear@acme.com")
+    sandbox.store.add("nobody.heer@acme.com")  # two letters swapped: a typo
     ws = entered.upload(SAMPLES / "every-error.xlsx")
     planned = entered.plan(ws)
     said = text(planned)
     assert "already_present 1 not_found 1 would_add 3 would_remove 1 duplicate 1 invalid 6" in said
-    assert "nobody.here@acme.com not_found no such mailbox; nothing sent; did you mean nobody.hear@acme.com?" in said
+    assert "nobody.here@acme.com not_found no such mailbox; nothing sent; did you mean nobody.heer@acme.com?" in said
     assert "kaito.eriksen0@acme.com already_present the mailbox exists already" in said
     assert "The account has no mailbox in partner.org yet" in said
     assert "Add 3 and remove 1 mailboxes in account" in said and len(sandbox.store.addresses()) == 3
@@ -531,7 +530,7 @@ def test_history_lists_the_runs_searches_by_address_and_undoes_a_run(entered, sa
     run_id = re.search(r'action="/history/(\w+)/undo"', history.text).group(1)
     assert "import" in text(history) and "added 1" in text(history)
     found = text(entered.get("/history?email=HIRE@acme.com"))
-    assert f"added hire@acme.com" in found and run_id in found
+    assert "added hire@acme.com" in found and run_id in found
     preview = entered.wait(entered.post(f"/history/{run_id}/undo"))
     assert "would_remove 1" in text(preview)
     ws = re.search(r'action="/w/([\w-]+)/apply"', preview.text).group(1)

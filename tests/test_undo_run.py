@@ -162,3 +162,106 @@ def test_an_undo_run_twice_says_it_was_undone_already_and_changes_nothing(bulkma
     assert f"Note: run {first['run_id']} already undid this run on " in again.out
     assert "Results: already_present 1, not_found 1" in again.out
     assert sandbox.store.requests[("POST", "/email/mailbox")] == posts
+
+
+def end_record(run_id: str) -> dict:
+    from bulkmail.audit import AuditLog
+
+    [end] = [r for r in AuditLog().records() if r.get("run_id") == run_id and r.get("event") == "end"]
+    return end
+
+
+def test_undo_by_run_id_refuses_an_undo_file_that_a_later_run_wrote_over(bulkmail, sandbox, tmp_path):
+    write_csv(tmp_path / "a.csv", ["email,action", "owa@acme.com,add"])
+    write_csv(tmp_path / "b.csv", ["email,action", "owb@acme.com,add"])
+    first = json.loads(bulkmail("import", "a.csv", "--yes", "--report", "r.csv", "--json").out)["run_id"]
+    second = json.loads(bulkmail("import", "b.csv", "--yes", "--report", "r.csv", "--force", "--json").out)["run_id"]
+    assert len(end_record(second)["undo_sha256"]) == 64
+    refused = bulkmail("undo", first, "--yes")
+    assert (refused.code, refused.err) == (
+        2, f"Error: The undo file of run {first} (import, {end_record(first)['time']}), {tmp_path / 'r-undo.csv'}, is "
+           "not the file that run wrote: it was changed or replaced since (another run's --report --force writes one "
+           "of the same name). Nothing was sent. If you are sure of what it holds, import it yourself: bulkmail import "
+           f"{tmp_path / 'r-undo.csv'} --dry-run\n")
+    assert sandbox.store.addresses() == {"owa@acme.com", "owb@acme.com"}
+    assert sandbox.store.requests[("DELETE", "/email/mailbox")] == 0
+    assert bulkmail("undo", second, "--yes").code == 0  # the file is that run's own
+    assert sandbox.store.addresses() == {"owa@acme.com"}
+
+
+def forget_undo_digests() -> None:
+    """The audit log as bulkmail wrote it before end records held the undo file's SHA-256."""
+    from bulkmail.audit import AuditLog
+
+    path = AuditLog().path
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "undo_sha256"}) + "\n" for r in lines))
+
+
+def test_undo_of_a_run_logged_without_the_digest_checks_each_undo_row_against_the_runs_changes(bulkmail, sandbox,
+                                                                                            tmp_path):
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    forget_undo_digests()
+    undo = tmp_path / "r-undo.csv"
+    honest = undo.read_text(encoding="utf-8-sig")
+    undo.write_text(honest + "remove,stays@acme.com,,\n", encoding="utf-8-sig")  # not a change of that run
+    refused = bulkmail("undo", run_id, "--yes")
+    assert (refused.code, refused.err) == (
+        2, f"Error: The undo file of run {run_id} (import, {end_record(run_id)['time']}), {undo}, does not match that "
+           "run's changes in the audit log (row 4: remove stays@acme.com, but that run did not add it). Nothing was "
+           f"sent. If you are sure of what it holds, import it yourself: bulkmail import {undo} --dry-run\n")
+    assert set(state(sandbox)) == {"new@acme.com", "stays@acme.com"}
+    undo.write_text(honest, encoding="utf-8-sig")
+    assert bulkmail("undo", run_id, "--yes").code == 0
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_undo_says_before_applying_and_in_its_summary_what_cannot_come_back_and_which_run_it_undoes(bulkmail,
+                                                                                                  sandbox, tmp_path):
+    import openpyxl
+
+    from bulkmail.files.undo import CANNOT_COME_BACK
+
+    run_id = imported(bulkmail, sandbox, tmp_path)
+    for args, run_line in [(["--dry-run"], f"dry run of the undo of run {run_id}: nothing changed"),
+                           (["--yes"], f"undo of run {run_id}")]:
+        result = bulkmail("undo", run_id, *args, "--report", f"back{len(args[0])}.xlsx")
+        assert result.code == 0, result.err
+        lines = result.out.splitlines()
+        said = f"It adds back 1 mailbox that run removed: {CANNOT_COME_BACK}."
+        assert lines[1] == said and lines.index(said) < next(n for n, line in enumerate(lines)
+                                                              if line.startswith("Results: "))
+        summary = dict(openpyxl.load_workbook(tmp_path / f"back{len(args[0])}.xlsx")["Summary"].iter_rows(
+            values_only=True))
+        assert (summary["run"], summary["cannot come back"]) == (run_line, CANNOT_COME_BACK)
+    assert set(state(sandbox)) == {"boss@acme.com", "stays@acme.com"}
+
+
+def test_a_resumed_run_logged_without_the_digest_owns_the_changes_its_interrupted_run_logged(tmp_path):
+    import pytest
+
+    from bulkmail.audit import AuditLog
+    from bulkmail.errors import InputError
+    from bulkmail.jobs.revert import find_run
+
+    source = {"path": str(tmp_path / "w.csv"), "sha256": "ab" * 32, "rows": 2}
+    write_csv(tmp_path / "r-undo.csv", ["action,email_address,executive,realname", "remove,a@acme.com,,",
+                                        "remove,b@acme.com,,"])
+
+    def logged(run_id: str, resumed: bool) -> None:
+        common = {"command": "import", "input": source, "resume": resumed}
+        AuditLog().append([
+            {"type": "run", "event": "start", "run_id": f"{run_id}-killed", "time": "2026-11-25T02:00:00+00:00",
+             **common},
+            {"type": "change", "run_id": f"{run_id}-killed", "action": "add", "email_address": "A@acme.com",
+             "time": "2026-11-25T02:00:01+00:00", "input": source},  # the interrupted run logged this one
+            {"type": "change", "run_id": run_id, "action": "add", "email_address": "b@acme.com",
+             "time": "2026-11-25T02:10:01+00:00", "input": source},
+            {"type": "run", "event": "end", "run_id": run_id, "time": "2026-11-25T02:10:02+00:00", "exit_status": 0,
+             "counts": {"added": 2}, "report": str(tmp_path / "r.csv"), **common}])
+
+    logged("resumed", True)
+    assert [row.email_address for row in find_run("resumed").rows] == ["a@acme.com", "b@acme.com"]
+    logged("fresh", False)  # not a resume: another run's change is not its own
+    with pytest.raises(InputError, match=r"row 2: remove a@acme.com, but that run did not add it\)"):
+        find_run("fresh")

@@ -124,7 +124,7 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
             fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    from ..jobs.change import input_facts, load, run_change
+    from ..jobs.change import input_facts, load, run_change, run_outcome
     from ..jobs.options import Hooks, ImportOptions
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
@@ -154,8 +154,7 @@ def import_(path, sheet, action, mapping, domains, only, force, report, dry_run,
         lent = Hooks(watch=bars(not state().quiet), confirm=confirm, audit=None if dry_run else run)
         result = run_change(client, table, rows, options, lent, report=report, facts=facts,
                             source=None if from_stdin else path)  # standard input has no journal
-        outcome.update(exit_status=int(result.exit_status), counts={str(k): v for k, v in result.counts.items()},
-                       report=str(result.report.resolve()) if result.report else None, error=str(result.stopped) if result.stopped else None)
+        outcome.update(run_outcome(result))
         if result.finished_before is not None:
             done = result.finished_before
             note = f"Nothing to resume: the last run of {Path(path).name} finished at {done.finished}."

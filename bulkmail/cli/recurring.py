@@ -197,11 +197,12 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")
     if plan_out and not dry_run:
         raise InputError("--plan-out goes with --dry-run: a plan is what a dry run would do. Add --dry-run.")
+    inputs = [roster, *(item for item in keep if Path(item).is_file())]  # a --keep file is read too
     if plan_out:
-        claim_output(plan_out, "--plan-out", inputs=[roster], force=force, formats=(".json",))
-    report = claim_output(report or default_output(roster), "--report", inputs=[roster], force=force)
+        claim_output(plan_out, "--plan-out", inputs=inputs, force=force, formats=(".json",))
+    report = claim_output(report or default_output(roster), "--report", inputs=inputs, force=force)
     if not dry_run:
-        claim_output(undo_path(report), "the undo file", inputs=[roster], force=force)
+        claim_output(undo_path(report), "the undo file", inputs=inputs, force=force)
     # A roster's hidden rows are read: left out, their mailboxes would be removed.
     table = read_table(roster, sheet, parse_mapping(mapping), hidden_rows=True)
     report_reading(table, len(table.frame))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ..records import NOT_ATTEMPTED
-from ..words import plural
+from ..words import plural, printable
 from .context import echo, record, say
 from .session import tally_line
 
@@ -71,7 +71,7 @@ def print_results(result, quiet=()) -> None:
         say("Rows to look at:")
         for row in look[:SHOW_PROBLEMS]:
             where = f"row {row.row}" if row.row > 0 else "live"  # sync's live mailboxes have no roster row
-            say(f"  {where}  {row.email_address or '(no address)'}  {row.status}  {row.detail}")
+            say(f"  {where}  {printable(row.email_address) or '(no address)'}  {row.status}  {printable(row.detail)}")
         if len(look) > SHOW_PROBLEMS:
             say(f"  and {len(look) - SHOW_PROBLEMS} more — see the report")
     for warning in result.warnings:

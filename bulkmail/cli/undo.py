@@ -33,6 +33,11 @@ def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fr
     target = find_run(run_id)
     record(undoes=run_id)
     say(f"Undoing {target.describe()}: {plural(len(target.rows), 'row')} in its undo file {target.undo}.")
+    back = sum(1 for row in target.rows if row.action == "add")
+    if back:
+        from ..files.undo import CANNOT_COME_BACK
+
+        say(f"It adds back {plural(back, 'mailbox', 'mailboxes')} that run removed: {CANNOT_COME_BACK}.")
     if target.undone_by:
         say(f"Note: run {target.undone_by['run_id']} already undid this run on {target.undone_by.get('time')}; what "
             "is undone already is left as it is.")

@@ -4,6 +4,9 @@ cell inert in Excel and brings it back exactly as written."""
 
 from __future__ import annotations
 
+import codecs
+import re
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Every Unicode space (NBSP included: str.isspace knows it) plus zero-width ones Excel users paste.
 BLANKS = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
@@ -32,3 +35,17 @@ def unmark(cell: str) -> str | None:
     if cell[:1] == MARK and needs_mark(cell[1:]):
         return cell[1:]
     return None
+
+
+def _replacement(error: UnicodeError) -> tuple[bytes, int]:
+    if isinstance(error, UnicodeEncodeError):  # bytes: the UTF-8 encoder takes no str but ASCII from a handler
+        return "\ufffd".encode(error.encoding, "replace") * (error.end - error.start), error.end
+    raise error
+
+
+# The codec error handler of every file bulkmail writes: text that UTF-8 cannot encode (a lone
+# surrogate such as "Ren\ud83dee", which the service can send in JSON) is written as U+FFFD,
+# the replacement character, instead of crashing the export, the report or the undo file.
+UNENCODABLE = "bulkmail.replace"
+SURROGATE = re.compile("[\ud800-\udfff]")  # what it replaces
+codecs.register_error(UNENCODABLE, _replacement)

@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime
 from pathlib import Path
+from xml.parsers.expat import ExpatError
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ from .cells import BLANKS, MARK, unmark
 from ..errors import InputError
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
-from .workbook import SheetFacts, TooBig, scan_workbook, tell_facts
+from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
@@ -176,7 +177,8 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
         quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         if quote:
             row = int(quote.group(1)) + 1 - (skip - lines_skipped)  # pandas counts the skipped lines here
-            raise InputError(f"Cannot read {path.name}: row {row} opens a quote (\") that is never closed. "
+            column = _quote_column(path, encoding, delimiter, skip, lines[above] if lines else "")
+            raise InputError(f"Cannot read {path.name}: row {row} opens a quote (\"){column} that is never closed. "
                              "Close it or remove it in that row.") from None
         where = f"row {int(found.group(1)) + lines_skipped} has {found.group(2)} cells, more than the header" if found else str(exc)
         raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
@@ -189,6 +191,26 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
                          "split it into smaller files.")
     frame.index = frame.index + 1 + lines_skipped
     return _finish(path, None, frame.fillna(""), mapping, notes)
+
+
+def _quote_column(path: Path, encoding: str, delimiter: str, skip: int, header: str) -> str:
+    """" in column 'realname'": where the quote left open opens. It runs to the end of the file,
+    so it is in the last row csv reads, in that row's last cell; "" when csv cannot say."""
+    last: list[str] = []
+    with open(path, encoding=encoding, newline="") as handle:
+        for _ in range(skip):
+            handle.readline()
+        try:
+            for last in csv.reader(handle, delimiter=delimiter):
+                pass
+        except csv.Error:  # the rest of the file in one cell, past csv's limit for a cell
+            return ""
+    if not last:
+        return ""
+    headers = next(csv.reader([header], delimiter=delimiter), [])
+    index = len(last) - 1
+    name = headers[index].strip(BLANKS) if index < len(headers) else ""
+    return f" in column '{name or f'column {index + 1}'}'"
 
 
 def _xlsx_text(value) -> str:
@@ -224,7 +246,7 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
     facts: dict[str, SheetFacts] = {}
     if path.suffix.lower() != ".xls":  # the old binary format is no zip archive
         _check_zip(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".ods"):
         facts = {f.name: f for f in _scan(path)}
     try:
         book = CalamineWorkbook.from_path(str(path))
@@ -248,7 +270,7 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
             said.append(f"Sheet '{skipped[0]}' has no email column; using sheet '{name}'.")
         if names[0] in hidden and not sheet:
             said.append(f"Sheet '{names[0]}' is hidden and was not read; --sheet '{names[0]}' reads it.")
-        others = [n for n in order[order.index(name) + 1:] if _has_email_column(book, n, mapping)]
+        others = [n for n in order[order.index(name) + 1:] if _has_email_column(path, book, n, mapping)]
         if others:
             said.append(f"Sheet '{others[0]}' has an email column too and was not read; --sheet '{others[0]}' reads it.")
         result.notices[:0] = said
@@ -259,25 +281,46 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
 
 
 def _scan(path: Path) -> list[SheetFacts]:
+    """The workbook's facts; refused when it would expand past the budget (files/workbook.py)."""
     try:
+        if path.suffix.lower() == ".ods":
+            try:
+                check_ods(path)
+            except (ExpatError, ValueError) as exc:  # the values reader is lenient: never let it read unchecked
+                raise InputError(f"Cannot read {path.name}: its content is not well-formed XML ({exc}). Open it in "
+                                 "LibreOffice and save it again.") from None
+            return []
         return scan_workbook(path, BLANKS) or []
     except TooBig as big:
-        name, limit = big.args
-        raise InputError(f"Refusing {path.name}: sheet '{name}' would expand to more than {limit} (its cells repeat "
-                         "the same long text), which no real mailbox list needs.") from None
+        name, limit, why, remedy = big.args
+        raise InputError(f"Refusing {path.name}: sheet '{name}' would expand to more than {limit} ({why}), which no "
+                         f"real mailbox list needs.{' ' + remedy if remedy else ''}") from None
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError):
         return []  # broken parts: the values reader then says what is wrong, in its own words
 
 
-def _has_email_column(book, name: str, mapping: dict[str, str]) -> bool:
+def _values(path: Path, book, name: str, **options) -> list[list]:
+    """A sheet's values as calamine reads them; its errors (a cell pointing past the shared
+    strings, broken XML) say the file cannot be read."""
+    from python_calamine import CalamineError
+
+    try:
+        return book.get_sheet_by_name(name).to_python(**options)
+    except BaseException as exc:  # a panic in calamine's Rust code is a BaseException
+        if not isinstance(exc, CalamineError) and type(exc).__name__ != "PanicException":
+            raise
+        raise InputError(f"Cannot read {path.name}: {exc}. Open it in Excel and save it again as .xlsx.") from None
+
+
+def _has_email_column(path: Path, book, name: str, mapping: dict[str, str]) -> bool:
     """Whether a sheet names an email column in its first rows (read no further)."""
     wanted = _email_headers(mapping)
-    rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=40)
+    rows = _values(path, book, name, skip_empty_area=False, nrows=40)
     return any(normalise_header(_xlsx_text(v)) in wanted for row in rows for v in row)
 
 
 def _read_sheet(path: Path, book, name: str, mapping: dict[str, str], facts: SheetFacts, hidden_rows: bool) -> Sheet:
-    rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    rows = _values(path, book, name, skip_empty_area=False)
     if len(rows) > EXCEL_MAX_ROWS:
         raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
     frame = pd.DataFrame([[_xlsx_text(v) for v in row] for row in rows], dtype=str).fillna("")
@@ -334,8 +377,10 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
         if len(whole):
             values = values.copy()
             values.loc[whole.index] = whole
-        lengths = values.str.len()
-        if len(values) and lengths.max() > EXCEL_MAX_CELL:
+        # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
+        # brings back as the service held it), and is bounded by the file's size.
+        lengths = values.str.len() if verbatim is not None else None
+        if lengths is not None and len(values) and lengths.max() > EXCEL_MAX_CELL:
             raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
                              f"{EXCEL_MAX_CELL} characters. Fix that cell.")
         body[column] = values

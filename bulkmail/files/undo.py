@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 from ..records import ADDED, REMOVED, Row
+from ..words import plural
+from .cells import SURROGATE
 from .writing import write_table
 
 COLUMNS = ["action", "email_address", "executive", "realname"]
@@ -30,12 +32,25 @@ def undo_rows(rows: list[Row]) -> list[dict]:
     for row in rows:
         if row.status == REMOVED:
             mailbox = row.mailbox or {}
-            lines.append({"action": "add", "email_address": row.email_address,
+            # the address as the service held it, not as typed (mixed.case@ACME.COM, an IDN's other form)
+            lines.append({"action": "add", "email_address": str(mailbox.get("email_address") or row.email_address),
                           "executive": "yes" if int(mailbox.get("executive") or 0) else "no",
                           "realname": str(mailbox.get("realname") or "")})  # exactly: the files round-trip it
         elif row.status == ADDED:
             lines.append({"action": "remove", "email_address": row.email_address, "executive": "", "realname": ""})
     return lines
+
+
+def cannot_come_back(rows: list[Row]) -> str:
+    """CANNOT_COME_BACK, and which removed mailboxes' names come back altered: a name with a
+    lone surrogate (which the service can send) is written with U+FFFD in its place."""
+    altered = [row.email_address for row in rows
+               if row.status == REMOVED and SURROGATE.search(str((row.mailbox or {}).get("realname") or ""))]
+    if not altered:
+        return CANNOT_COME_BACK
+    listed = ", ".join(altered[:5]) + (", …" if len(altered) > 5 else "")
+    return (f"{CANNOT_COME_BACK}; {plural(len(altered), 'name')} ({listed}) held characters that no file can carry "
+            "(lone surrogates) and come back with U+FFFD (\ufffd) in their place")
 
 
 def write_undo(path: str | os.PathLike, rows: list[Row]) -> Path | None:

@@ -1,7 +1,9 @@
 """Workbooks in, beyond their values: an .xlsx/.xlsm file's XML streamed once with a budget
 (cells x text length, so a "bomb" of cells repeating one long shared string is refused before
-anything builds the table), and what it says that the values reader does not: hidden sheets and
-rows, formulas without a saved value, merged cells, cells marked with the quote prefix."""
+anything builds the table; and the grid up to the farthest cell, which the values reader builds
+whole, empty cells too), and what it says that the values reader does not: hidden sheets and
+rows, formulas without a saved value, merged cells, cells marked with the quote prefix. An .ods
+file's repeated rows and cells get the same budget (check_ods)."""
 
 from __future__ import annotations
 
@@ -20,14 +22,27 @@ if TYPE_CHECKING:
 ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # Excel's escape of a character XML cannot carry
 
 # What a sheet may materialise before bulkmail refuses it: the text of its cells added up (a
-# shared string counts once per cell that shows it), and its cells. A real mailbox list is far
-# below both; a "bomb" of cells pointing at one long shared string is not.
+# shared string counts once per cell that shows it), and its cells: the values reader (calamine)
+# builds the whole grid from A1 to the last row and column holding a value, so one value at
+# CV900000 is 90 million cells (GBs, or an abort). A real mailbox list is far below both; a
+# "bomb" of cells pointing at one long shared string, or a stray far-away cell, is not.
 MAX_TEXT = 100_000_000
 MAX_CELLS = 20_000_000
+REPEATING = "its cells repeat the same long text"
+STRAY = ("Delete what lies beyond the table (Ctrl+End goes to the last cell in use), or copy the table into a new "
+         "file.")
 
 
 class TooBig(Exception):
-    """The workbook would materialise more than the budget allows; args: what, how much."""
+    """The workbook would materialise more than the budget allows; args: the sheet, the
+    budget passed, why, and what to do ("" when nothing but another file helps)."""
+
+
+def _grid(name: str, rows: int, columns: int) -> None:
+    """Refuse a sheet whose grid, A1 to the last row and column in use, passes MAX_CELLS."""
+    if rows * columns > MAX_CELLS:
+        raise TooBig(name, f"{MAX_CELLS:,} cells", f"its cells reach row {rows:,} and column "
+                     f"{column_letter(columns - 1)}: a grid of {rows * columns:,} cells, nearly all empty", STRAY)
 
 
 @dataclass
@@ -119,6 +134,13 @@ ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([^"]+)"')
 FILTER_MODE = re.compile(rb'<sheetPr\b[^>]*?\bfilterMode="(?:1|true)"')
 SI = re.compile(rb"<si>(.*?)</si>", re.S)
+# The column and the row of each cell that may hold something (not <c r="Z9" s="1"/>: an empty
+# styled cell does not stretch the grid); two patterns of one group each cost half of one of two.
+COLUMN_IN_USE = re.compile(rb'<c\b[^>]*?\br="([A-Z]+)\d+"[^>/]*>')
+ROW_IN_USE = re.compile(rb'<c\b[^>]*?\br="[A-Z]+(\d+)"[^>/]*>')
+# Cells and rows without a reference take the place after the one before them.
+UNNAMED_CELL = re.compile(rb"<c(?:[>/]|\s(?!r=)(?![^>]*\sr=))")
+UNNAMED_ROW = re.compile(rb"<row(?:[>/]|\s(?!r=)(?![^>]*\sr=))")
 RUN_TEXT = re.compile(rb"<t\b[^>/]*>([^<]*)</t>")
 PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 
@@ -133,7 +155,7 @@ def _blocks(archive: zipfile.ZipFile, member: str, name: str, cut: bytes):
             end = data.rfind(cut)
             end = end + len(cut) if end != -1 else data.rfind(b">") + 1
             if not end and len(data) > BLOCK:
-                raise TooBig(name, f"{BLOCK:,} bytes in one cell")
+                raise TooBig(name, f"{BLOCK:,} bytes in one cell", REPEATING, "")
             yield data[:end]
             carry = data[end:]
     if carry:
@@ -165,6 +187,7 @@ def _shared_strings(archive: zipfile.ZipFile, blanks: str):
 
 def _scan_sheet(archive, member, facts: SheetFacts, quoted, lengths, edged, blanks) -> None:
     text = cells = 0
+    bottom = right = 0  # the farthest row and column holding a value
     quoted_cell = re.compile(rb'<c\b[^>]*?\bs="(?:%s)"[^>]*?>(.*?)</c>' % b"|".join(q.encode() for q in quoted),
                              re.S) if quoted else None
     for block in _blocks(archive, member, facts.name, b"</row>"):
@@ -176,7 +199,10 @@ def _scan_sheet(archive, member, facts: SheetFacts, quoted, lengths, edged, blan
         except IndexError:  # a reference to no shared string: the values reader says what is wrong
             pass
         if text > MAX_TEXT or cells > MAX_CELLS:
-            raise TooBig(facts.name, f"{MAX_TEXT:,} characters of text" if text > MAX_TEXT else f"{MAX_CELLS:,} cells")
+            raise TooBig(facts.name, f"{MAX_TEXT:,} characters of text" if text > MAX_TEXT else f"{MAX_CELLS:,} cells",
+                         REPEATING, "")
+        bottom, right = _reach(block, bottom, right)
+        _grid(facts.name, bottom, right)
         if b"hidden=" in block:
             facts.hidden_rows += [int(n.group(1)) for m in HIDDEN_ROW.finditer(block)
                                   if (n := ROW_NUMBER.search(m.group()))]
@@ -198,6 +224,20 @@ def _scan_sheet(archive, member, facts: SheetFacts, quoted, lengths, edged, blan
                     facts.verbatim.update(_position(attributes))
         facts.merged += [ref.decode() for ref in MERGE.findall(block)]
         facts.filtered = facts.filtered or bool(FILTER_MODE.search(block))
+
+
+def _reach(block: bytes, bottom: int, right: int) -> tuple[int, int]:
+    """The farthest row and column (from 1) that may hold a value, with this block seen; cells
+    and rows without a reference count as lying past the farthest (a bound, never less than
+    what the values reader builds)."""
+    columns = set(COLUMN_IN_USE.findall(block))
+    if columns:
+        right = max(right, max(_column(c.decode()) + 1 for c in columns))
+        bottom = max(bottom, max(map(int, ROW_IN_USE.findall(block))))
+    if UNNAMED_CELL.search(block) or UNNAMED_ROW.search(block):
+        widest = max(len(UNNAMED_CELL.findall(row)) for row in block.split(b"</row>"))
+        bottom, right = bottom + len(UNNAMED_ROW.findall(block)), right + widest
+    return bottom, right
 
 
 def _saved_value(content: bytes) -> bool:
@@ -258,3 +298,90 @@ def tell_facts(table: Sheet, facts: SheetFacts, hidden_rows: bool) -> None:
 
 def _row_of(reference: str) -> int:
     return int("".join(ch for ch in reference if ch.isdigit()) or 0)
+
+
+ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0 "  # expat's name: namespace, space, local name
+ODS_VALUE_TYPE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 value-type"
+ODS_CELLS = (ODS_TABLE + "table-cell", ODS_TABLE + "covered-table-cell")
+ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0 "
+ODS_SPACES, ODS_COUNT = ODS_TEXT + "s", ODS_TEXT + "c"
+
+
+def check_ods(path: str | Path) -> None:
+    """Refuse (TooBig) an .ods file before the values reader builds it: a row or cell may say
+    it repeats (table:number-rows-repeated, number-columns-repeated), and the reader builds every
+    repeat up to the last one holding a value. content.xml is streamed through expat and only
+    counted (no tree is built: flat memory, a third of the time); a DTD is refused, as
+    defusedxml would (no entity expands)."""
+    import xml.parsers.expat
+
+    with zipfile.ZipFile(path) as archive:
+        if "content.xml" not in archive.namelist():
+            return  # no spreadsheet: the values reader says so
+        counter = _OdsCounter()
+        parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        parser.StartElementHandler, parser.EndElementHandler = counter.start, counter.end
+        parser.CharacterDataHandler = counter.text
+        parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = _no_dtd
+        with archive.open("content.xml") as stream:
+            parser.ParseFile(stream)
+
+
+def _no_dtd(*_args) -> None:
+    raise ValueError("a DTD in content.xml")  # the values reader then says what is wrong
+
+
+class _OdsCounter:
+    """The grid an .ods table makes once its repeats are spelt out, counted as expat reads it:
+    rows so far, the last of them holding a value (``bottom``), the farthest column holding one
+    (``right``), and the text the repeats spell out. What lies inside a cell (even a table) is
+    that cell's text."""
+
+    def __init__(self):
+        self.name, self.rows, self.bottom, self.right, self.spelt = "", 0, 0, 0, 0
+        self.repeats = self.column = self.width = self.row_text = 0  # the row being read
+        self.inside = 0  # > 0 within a cell: elements deep
+        self.span = self.cell_text = 0
+        self.valued = False
+
+    def start(self, name: str, attributes: dict) -> None:
+        if self.inside:
+            self.inside += 1
+            if name == ODS_SPACES:  # <text:s text:c="1000000"/>: that many spaces, spelt out by the reader
+                self.cell_text += _repeat(attributes, ODS_COUNT)
+        elif name in ODS_CELLS:
+            self.inside, self.span, self.cell_text = 1, _repeat(attributes, "number-columns-repeated"), 0
+            self.valued = bool(attributes.get(ODS_VALUE_TYPE))
+        elif name == ODS_TABLE + "table-row":
+            self.repeats, self.column, self.width, self.row_text = _repeat(attributes, "number-rows-repeated"), 0, 0, 0
+        elif name == ODS_TABLE + "table":
+            self.name = attributes.get(ODS_TABLE + "name", "")
+            self.rows = self.bottom = self.right = self.spelt = 0
+
+    def text(self, data: str) -> None:
+        if self.inside:
+            self.cell_text += len(data)
+
+    def end(self, name: str) -> None:
+        if self.inside > 1 or (self.inside and name not in ODS_CELLS):
+            self.inside -= 1
+        elif self.inside:
+            self.inside, self.column = 0, self.column + self.span
+            if self.valued or self.cell_text:
+                self.width, self.row_text = self.column, self.row_text + self.cell_text * self.span
+        elif name == ODS_TABLE + "table-row":
+            self.rows += self.repeats
+            if self.width:
+                self.bottom, self.right = self.rows, max(self.right, self.width)
+                self.spelt += self.row_text * self.repeats
+            if self.spelt > MAX_TEXT:
+                raise TooBig(self.name, f"{MAX_TEXT:,} characters of text", REPEATING, "")
+            _grid(self.name, self.bottom, self.right)
+
+
+def _repeat(attributes: dict, name: str) -> int:
+    """An attribute that repeats something (a table attribute by its local name), at least 1."""
+    try:
+        return max(1, int(attributes.get(name if " " in name else ODS_TABLE + name, "1")))
+    except ValueError:
+        return 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from .cells import ENDS_MARKED, MARK, MAYBE_MARKED, needs_mark
+from .cells import ENDS_MARKED, MARK, MAYBE_MARKED, UNENCODABLE, needs_mark
 from .paths import STDIO, output_format
 from .xlsx import SheetSpec, write_xlsx
 
@@ -62,7 +62,7 @@ def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[
 def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) -> int:
     count = 0
     maybe, ends = MAYBE_MARKED, ENDS_MARKED  # a look at each end of a text settles most cells
-    with (open(path, "w", encoding="utf-8-sig", newline="") if path else _stdout()) as handle:
+    with (open(path, "w", encoding="utf-8-sig", newline="", errors=UNENCODABLE) if path else _stdout()) as handle:
         writer = csv.writer(handle)
         writer.writerow([neutralise(c) for c in columns])
         for row in rows:
@@ -75,10 +75,19 @@ def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) 
 
 @contextmanager
 def _stdout() -> Iterator:
+    """Standard output, writing what its encoding cannot carry as U+FFFD while the CSV goes out."""
     import sys
 
-    yield sys.stdout
-    sys.stdout.flush()
+    stream = sys.stdout
+    errors, reconfigure = getattr(stream, "errors", None), getattr(stream, "reconfigure", None)
+    if reconfigure and errors:
+        reconfigure(errors=UNENCODABLE)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        if reconfigure and errors:
+            reconfigure(errors=errors)
 
 
 def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:

@@ -9,7 +9,8 @@ colours then follow edits). Strings are always inline strings, never formulas: a
 starts with "=" stays text, and one that ``needs_mark`` gets Excel's quote prefix (what typing
 a leading apostrophe does), so that editing it does not make it a formula either and bulkmail's
 reader takes it whole. Text goes in exactly: characters XML cannot carry as Excel does
-(``_x0001_``), a literal ``_x0041_`` escaped, a carriage return as a character reference."""
+(``_x0001_``), a literal ``_x0041_`` escaped, a carriage return as a character reference; a lone
+surrogate, which no UTF-8 file can hold, as U+FFFD."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from .cells import needs_mark
+from .cells import UNENCODABLE, needs_mark
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -104,7 +105,7 @@ def _write_sheet(stream, spec: SheetSpec, selected: bool, dxfs: list[str]) -> in
         parts.append("<cols>" + "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
                                          for i, w in enumerate(spec.widths, 1)) + "</cols>")
     parts.append("<sheetData>")
-    stream.write("".join(parts).encode())
+    stream.write("".join(parts).encode("utf-8", UNENCODABLE))
     letters: list[str] = []
     buffer: list[str] = []
     rows = 0
@@ -119,7 +120,7 @@ def _write_sheet(stream, spec: SheetSpec, selected: bool, dxfs: list[str]) -> in
         buffer.append(f'<row r="{number}">{cells or f"<c r={chr(34)}A{number}{chr(34)}/>"}</row>')
         rows = number
         if len(buffer) >= 500:
-            stream.write("".join(buffer).encode())
+            stream.write("".join(buffer).encode("utf-8", UNENCODABLE))
             buffer.clear()
     buffer.append("</sheetData>")
     last = column_letter(max(width, 1) - 1)
@@ -137,7 +138,7 @@ def _write_sheet(stream, spec: SheetSpec, selected: bool, dxfs: list[str]) -> in
                       + "".join(rules) + "</conditionalFormatting>")
     buffer.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
                   "</worksheet>")
-    stream.write("".join(buffer).encode())
+    stream.write("".join(buffer).encode("utf-8", UNENCODABLE))
     return max(rows - (1 if spec.header else 0), 0)
 
 

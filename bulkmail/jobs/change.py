@@ -20,7 +20,7 @@ from ..files.fields import REPORT_COLUMNS
 from ..files.paths import default_output, fallback_folder, now, unused_path
 from ..files.reading import Sheet, read_table
 from ..files.report import counts, exit_status, write_report
-from ..files.undo import CANNOT_COME_BACK, undo_path, write_undo
+from ..files.undo import CANNOT_COME_BACK, cannot_come_back, undo_path, write_undo
 from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
 from .journal import Journal
 from .planning import Plan, make_plan
@@ -103,9 +103,15 @@ def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool =
 
 
 def run_outcome(result) -> dict:
-    """What the audit log's end record says of an import, apply, sync or undo."""
+    """What the audit log's end record says of an import, apply, sync or undo; the SHA-256 of
+    its undo file lets `bulkmail undo RUN_ID` refuse a file another run wrote over it."""
+    from .journal import file_hash
+
+    undo = getattr(result, "undo", None)
     return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
-            "report": str(result.report.resolve()) if result.report else None, "error": str(result.stopped) if result.stopped else None}
+            "report": str(result.report.resolve()) if result.report else None,
+            "error": str(result.stopped) if result.stopped else None,
+            "undo_sha256": file_hash(undo) if undo and undo.is_file() else None}
 
 
 def input_facts(source: str | os.PathLike, rows: int) -> dict:
@@ -243,7 +249,8 @@ def _write_outputs(result: ImportResult, report: Path, hooks: Hooks) -> None:
         result.summary += [("undo file", f"{undo_path(report).name}, beside this report: import it to revert "
                                          "this run")]
         if any(r.status == REMOVED for r in changed):
-            result.summary.append(("cannot come back", CANNOT_COME_BACK))
+            result.summary = [line for line in result.summary if line[0] != "cannot come back"]  # said once
+            result.summary.append(("cannot come back", cannot_come_back(changed)))
     result.report = _somewhere(report, "report", result, lambda path: write_report(
         path, result.sheet, result.rows, result.summary, hooks.watch))
     if changed and result.report is not None:
@@ -287,10 +294,18 @@ class _Change:
         self._close()
 
     def _facts(self) -> list[tuple[str, object]]:
-        client, result = self.client, self.result
-        run = "dry run: nothing changed" if self.options.dry_run else "resumed import" if result.resumed else "import"
+        client, result, undoes = self.client, self.result, self.options.undoes
+        what = f"undo of run {undoes}" if undoes else "import"
+        if self.options.dry_run:
+            run = f"dry run{f' of the {what}' if undoes else ''}: nothing changed"
+        else:
+            run = f"resumed {what}" if result.resumed else what
+        # an undo's adds bring back mailboxes the run removed: say now what they come back without
+        lost = [("cannot come back", CANNOT_COME_BACK)] if undoes and any(
+            r.action == "add" and r.status == PLANNED for r in result.rows) else []
         return [*([("profile", client.profile)] if client.profile else []), ("service", client.base_url),
-                ("account", client.account_id), ("run", run), *audit_facts(result.input), ("started", now())]
+                ("account", client.account_id), ("run", run), *lost, *audit_facts(result.input),
+                ("started", now())]
 
     def _judge_rail(self) -> None:
         """A dry run: would a safety rail refuse the real run? Say so, and why."""
@@ -387,6 +402,11 @@ def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Pat
         return write(path)
     except OSError as exc:
         first = exc
+    except Exception as exc:  # not the disk (a bug, or data no writer expected): another folder would fail alike
+        _stop(result, Fatal(f"Could not write the {what} to {path} ({type(exc).__name__}: {exc}). This is a bug in "
+                            "bulkmail: please report it. What was sent stays sent; run the same command with --resume "
+                            f"to write the {what} again."))
+        return None
     fallback = unused_path(fallback_folder() / path.name)  # always a new name: never another run's file
     try:
         written = write(fallback)
@@ -394,11 +414,16 @@ def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Pat
         error = DiskFull(f"Could not write the {what} to {path} ({first.strerror or first}) nor to {fallback} "
                          f"({exc.strerror or exc}); is the disk full? Free some space, then run the same command with "
                          "--resume to write it.")
-        if result.stopped is None:
-            result.stopped = error
-        else:
-            result.warnings.append(str(error))
+        _stop(result, error)
         return None
     result.warnings.append(f"Could not write the {what} to {path} ({first.strerror or first}); it was written to "
                            f"{written} instead.")
     return written
+
+
+def _stop(result: ImportResult, error: BulkmailError) -> None:
+    """The first reason a run stops is its exit status; a later one is said as a warning."""
+    if result.stopped is None:
+        result.stopped = error
+    else:
+        result.warnings.append(str(error))

@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..addresses import address_key
+from ..addresses import address_key, same_name
 from ..api.client import Client
 from ..api.walk import walk
 from ..files.reading import BLANKS, read_table
@@ -100,7 +100,7 @@ def compare(old: Snapshot, new: Snapshot) -> list[dict]:
         before, after = old.mailboxes.get(key), new.mailboxes.get(key)
         if before and after:
             differs = ((flags and before["executive"] != after["executive"])
-                       or (names and before["realname"] != after["realname"]))
+                       or (names and same_name(before["realname"]) != same_name(after["realname"])))
             if not differs:
                 continue
             status = CHANGED

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from ..addresses import address_key, domain_key, search_text
+from ..addresses import address_key, domain_key, search_texts
 from ..api.client import Client
 from ..api.walk import Walk, search, walk
 
@@ -59,7 +59,7 @@ def read_live(client: Client, addresses: Iterable[str], concurrency: int | None 
                 log.info("the walk could not vouch for every mailbox: %s", "; ".join(state.uncertain))
             return live
     log.info("reading the live state: %d searches", len(wanted))
-    for items in _each(lambda text: search(client, text), sorted({search_text(key) for key in wanted}), workers):
+    for items in _each(lambda text: search(client, text), sorted(set().union(*map(search_texts, wanted))), workers):
         _keep(items, wanted, live, survey)
     return live
 
@@ -89,7 +89,7 @@ def recheck(client: Client, live: Live, addresses: Iterable[str], concurrency: i
         return
     missing = {address_key(a) for a in addresses} - set(live.mailboxes)
     log.info("searching for %d addresses the walk did not see", len(missing))
-    for items in _each(lambda text: search(client, text), sorted({search_text(key) for key in missing}), concurrency or client.concurrency):
+    for items in _each(lambda text: search(client, text), sorted(set().union(*map(search_texts, missing))), concurrency or client.concurrency):
         _keep(items, missing, live, survey=False)
     live.complete = True
 

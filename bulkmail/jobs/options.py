@@ -39,6 +39,7 @@ class ImportOptions:
     resume: bool = False  # finish the interrupted run of this file
     fresh: bool = False  # start over although a run of this file is unfinished
     plan_out: Path | None = None  # with dry_run: write the plan for `bulkmail apply` here
+    undoes: str | None = None  # the run id this run undoes (bulkmail undo RUN_ID): its Summary says so
 
 
 @dataclass(frozen=True)

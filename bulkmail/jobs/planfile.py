@@ -29,7 +29,9 @@ SHOW_STALE = 5  # stale changes listed in the refusal
 
 def digest(content: dict) -> str:
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    # A lone surrogate from the service ("Ren\ud83dee") has no UTF-8: hashed and written as its JSON
+    # escape, which reads back as the same text.
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).hexdigest()
 
 
 def build_plan(client: Client, rows: list[Row], counts: dict, source: dict) -> dict:
@@ -55,7 +57,8 @@ def build_plan(client: Client, rows: list[Row], counts: dict, source: dict) -> d
 def write_plan(path: str | os.PathLike, plan: dict) -> Path:
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                         errors="backslashreplace")
     os.replace(temporary, path)
     return path
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..addresses import address_key
+from ..addresses import address_key, same_name
 from ..api.client import Client
 from ..records import NOT_FOUND, PLANNED, Row
 from .live import Live, domain_in_use, domain_of, read_live, recheck
@@ -70,7 +70,7 @@ def _differs(row: Row, mailbox: dict) -> str:
     notes = []
     if row.executive is not None and int(mailbox.get("executive") or 0) != row.executive:
         notes.append(f"executive is {int(mailbox.get('executive') or 0)} there, the file says {row.executive}")
-    if row.realname and str(mailbox.get("realname") or "").strip() != row.realname.strip():
+    if row.realname and same_name(str(mailbox.get("realname") or "")) != same_name(row.realname):
         notes.append(f"its name is {str(mailbox.get('realname') or '').strip()!r}, the file says {row.realname!r}")
     if not notes:
         return ""
@@ -100,8 +100,8 @@ def _check_domains(client: Client, plan: Plan, live: Live, concurrency: int | No
 def _suggest(client: Client, rows: list[Row], live: Live) -> None:
     """'did you mean …?' for addresses not found: a near-typo of the name in the same domain,
     else the same name in another domain (acme.co for acme.com); nothing rather than another
-    person. A walk saw every address; after searches, more searches: by the start of the name,
-    and by the name itself in any domain."""
+    person, and nothing when two candidates are as close. A walk saw every address; after
+    searches, more searches: by the start of the name, and by the name itself in any domain."""
     rows = rows[:SUGGEST_AT_MOST]
     if not rows:
         return
@@ -125,9 +125,16 @@ def _suggest(client: Client, rows: list[Row], live: Live) -> None:
                                    for n in range(len(local) - 2, len(local) + 3)])
         if close:
             row.detail += f"; did you mean {close}@{domain}?"
-        elif elsewhere := difflib.get_close_matches(domain, [d for d in by_local.get(local, ()) if d != domain],
-                                                    n=1, cutoff=0):
-            row.detail += f"; did you mean {local}@{elsewhere[0]}?"
+        elif elsewhere := _closest_domain(domain, [d for d in by_local.get(local, ()) if d != domain]):
+            row.detail += f"; did you mean {local}@{elsewhere}?"
+
+
+def _closest_domain(domain: str, others: list[str]) -> str | None:
+    """The other domain most like ``domain``; None when none is, or two are as like it."""
+    scored = sorted(((difflib.SequenceMatcher(None, domain, other).ratio(), other) for other in others), reverse=True)
+    if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
+        return None
+    return scored[0][1]
 
 
 def _numbers(local: str) -> tuple[str, ...]:
@@ -135,9 +142,9 @@ def _numbers(local: str) -> tuple[str, ...]:
 
 
 def _near_typo(local: str, texts: list[str]) -> str | None:
-    """The closest name in ``texts`` (names, one a line) a slip of the keyboard away: one edit
-    (a letter wrong, missing, extra, or two swapped) for names of 4 to 7 characters, two from 8
-    on, none below 4 (bob and rob are two people)."""
+    """The one name in ``texts`` (names, one a line) a slip of the keyboard away (see _slips):
+    one slip for names of 4 to 7 characters, two from 8 on, none below 4 (bob and rob are two
+    people); None when two names are as close."""
     limit = 0 if len(local) < 4 else 1 if len(local) < 8 else 2
     if not limit:
         return None
@@ -152,23 +159,60 @@ def _near_typo(local: str, texts: list[str]) -> str | None:
                 start, end = text.rfind("\n", 0, at) + 1, text.find("\n", at)
                 names.add(text[start:end if end >= 0 else len(text)])
                 at = text.find(piece, at + 1)
-    found = [(distance, name) for name in names if name != local and (distance := _edits(local, name, limit)) <= limit]
-    return min(found)[1] if found else None
+    found = sorted((slips, name) for name in names if name != local and (slips := _slips(local, name, limit)) <= limit)
+    if not found or (len(found) > 1 and found[0][0] == found[1][0]):
+        return None  # mario is as close to maria as to marie: neither is the one meant
+    return found[0][1]
 
 
-def _edits(a: str, b: str, limit: int) -> int:
-    """Edit distance with swaps of neighbours counting one (optimal string alignment); stops
-    early with limit+1 once it cannot stay within ``limit``."""
-    if abs(len(a) - len(b)) > limit:
+# The keys a finger hits instead of a key on a QWERTY keyboard: its neighbours in its row and
+# in the rows above and below (which are set off by half a key).
+_KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+NEIGHBOURS = {key: set(keys[max(i - 1, 0):i + 2] + (_KEYBOARD[r - 1][i:i + 2] if r else "")
+                       + (_KEYBOARD[r + 1][max(i - 1, 0):i + 1] if r < 2 else "")) - {key}
+              for r, keys in enumerate(_KEYBOARD) for i, key in enumerate(keys)}
+_LETTERS = re.compile(r"([^\W\d_]+)")
+
+
+def _slips(typed: str, name: str, limit: int) -> int:
+    """How many slips of the keyboard turn ``name`` into ``typed``: two neighbours swapped, a
+    letter doubled or dropped, a key hit for its neighbour. Only within the words of the name
+    (the dots, numbers and other marks between them stay), never in a one-letter word (an
+    initial: b.smith is not a.smith). limit+1 when more are needed, or another kind of edit
+    (christine is not christina: e and a are no neighbours)."""
+    words, others = _LETTERS.split(typed), _LETTERS.split(name)
+    if len(words) != len(others) or words[0::2] != others[0::2]:
         return limit + 1
-    before, row = None, list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
-            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
-                current[j] = min(current[j], before[j - 2] + 1)
+    total = 0
+    for word, other in zip(words[1::2], others[1::2]):
+        if word != other:
+            if len(word) == 1 or len(other) == 1:
+                return limit + 1
+            total += _word_slips(word, other, limit - total)
+            if total > limit:
+                return limit + 1
+    return total
+
+
+def _word_slips(typed: str, word: str, limit: int) -> int:
+    """_slips within one word: an alignment in which every edit is one of the four slips; stops
+    early with limit+1 once it cannot stay within ``limit``."""
+    if abs(len(typed) - len(word)) > limit:
+        return limit + 1
+    far = limit + 1
+    before, row = None, list(range(len(word) + 1))  # typed[:0] against word[:j]: j letters dropped
+    for i, x in enumerate(typed, 1):
+        doubled = (i > 1 and typed[i - 2] == x) or (i < len(typed) and typed[i] == x)
+        current = [row[0] + 1 if doubled else far] + [far] * len(word)
+        for j, y in enumerate(word, 1):
+            best = row[j - 1] + (0 if x == y else 1 if x in NEIGHBOURS.get(y, ()) else far)
+            best = min(best, current[j - 1] + 1)  # a letter of the word dropped
+            if doubled:
+                best = min(best, row[j] + 1)  # a letter typed twice
+            if before is not None and j > 1 and x == word[j - 2] and typed[i - 2] == y and x != y:
+                best = min(best, before[j - 2] + 1)  # two neighbours swapped
+            current[j] = min(best, far)
         if min(current) > limit:
-            return limit + 1
+            return far
         before, row = row, current
     return row[-1]

@@ -10,7 +10,7 @@ from typing import Iterable, NamedTuple
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from ..addresses import domain_key
+from ..addresses import domain_key, same_name
 from ..errors import InputError
 from ..records import PLANNED, Row
 from ..files.reading import Sheet
@@ -118,8 +118,10 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
         actions = [action] * len(frame)
     flags = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else blank
     names = frame[fields["realname"]] if "realname" in fields else blank
-    # Vectorised, once for the whole file: the NUL check and the fast address pattern.
-    has_nul = frame.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
+    # Vectorised, once for the whole file: the NUL check and the fast address pattern. A name may
+    # hold a NUL: the service kept it, and an undo file brings it back exactly as it was.
+    checked = frame.drop(columns=[fields["realname"]]) if "realname" in fields else frame
+    has_nul = checked.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
     vouched = fast_ok(addresses)
     allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
     allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
@@ -172,7 +174,7 @@ def _other_data(earlier: Row, row: Row) -> str:
     if row.action != "add":
         return ""  # a remove sends only the address
     fields = [("executive", earlier.executive or 0, row.executive or 0),  # blank is sent as 0
-              ("realname", earlier.realname.strip(), row.realname.strip())]
+              ("realname", same_name(earlier.realname), same_name(row.realname))]
     differ = [(name, old, new) for name, old, new in fields if old != new]
     if not differ:
         return ""
