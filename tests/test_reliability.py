@@ -10,18 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import DELETES, POSTS, read_report, report_path, start, wave, write_csv
 
+from bulkmail.api.client import Client
+from bulkmail.api.retry import Retry, Throttle, parse_retry_after
 from bulkmail.errors import InputError
-from bulkmail.jobs.change import import_file, load, open_journal
+from bulkmail.files.paths import journal_dir
+from bulkmail.jobs.change import import_file, load
+from bulkmail.jobs.journal import Journal, open_journal
 from bulkmail.jobs.options import ImportOptions
 from bulkmail.jobs.planning import make_plan
 from bulkmail.jobs.send import Sender
-from bulkmail.jobs.journal import Journal
-from bulkmail.files.paths import journal_dir
-from bulkmail.api.retry import Retry, Throttle, parse_retry_after
-from bulkmail.api.client import Client
 from bulkmail.sandbox import Fault
-from helpers import DELETES, POSTS, read_report, report_path, start, wave, write_csv
 
 
 def interrupted_mid_send(folder: Path) -> bool:

@@ -8,7 +8,8 @@ from pathlib import Path
 from helpers import read_report, write_csv
 
 from bulkmail.api.client import Client
-from bulkmail.jobs.change import load, open_journal
+from bulkmail.jobs.change import load
+from bulkmail.jobs.journal import open_journal
 from bulkmail.jobs.planning import make_plan
 
 

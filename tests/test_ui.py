@@ -16,7 +16,7 @@ from helpers import SAMPLES, read_report, write_csv
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from bulkmail.ui.app import create_app
+from bulkmail.ui.server import create_app
 from bulkmail.ui.security import COOKIE, Gate
 
 PORT = 8765

@@ -42,7 +42,7 @@ def served(sandbox, monkeypatch, tmp_path):
     """The page served by uvicorn in a thread on a free loopback port; its Gate."""
     import uvicorn
 
-    from bulkmail.ui.app import create_app
+    from bulkmail.ui.server import create_app
     from bulkmail.ui.security import Gate
     from bulkmail.ui.server import bind
 

@@ -124,7 +124,8 @@ def export(output, search, page_size, all_profiles, force, base_url, concurrency
 def import_(path, sheet, action, mapping, domains, only, force, report, dry_run, yes, batch_size, no_verify, resume,
             fresh, max_remove, allow_mass_remove, strict, plan_out, base_url, concurrency, retries):
     """Add and remove the mailboxes listed in a CSV or XLSX file, and report every row."""
-    from ..jobs.change import input_facts, load, run_change, run_outcome
+    from ..jobs.change import load, run_change
+    from ..jobs.facts import input_facts, run_outcome
     from ..jobs.options import Hooks, ImportOptions
     if resume and (fresh or dry_run):
         raise InputError("--resume cannot be combined with --fresh or --dry-run.")

@@ -108,7 +108,9 @@ def apply_command(plan_path, yes, report, batch_size, no_verify, resume, fresh, 
     from ..errors import InputError
     from ..files.paths import default_output
     from ..files.undo import undo_path
-    from ..jobs.change import input_facts, refuse_unfinished, run_change, run_outcome
+    from ..jobs.change import run_change
+    from ..jobs.facts import input_facts, run_outcome
+    from ..jobs.journal import refuse_unfinished
     from ..jobs.options import ImportOptions
     from ..jobs.planfile import check_target, load_plan, plan_rows, refuse_stale, stale_changes
     from .session import hooks
@@ -182,7 +184,7 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     from ..files.paths import default_output
     from ..files.reading import read_table
     from ..files.undo import undo_path
-    from ..jobs.change import input_facts, run_outcome
+    from ..jobs.facts import input_facts, run_outcome
     from ..jobs.options import ImportOptions
     from ..jobs.rails import limit
     from ..jobs.sync import SyncOptions, sync

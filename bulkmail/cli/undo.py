@@ -22,7 +22,7 @@ def undo_command(run_id, yes, dry_run, report, batch_size, no_verify, resume, fr
     from ..errors import InputError
     from ..files.paths import default_output
     from ..files.undo import undo_path
-    from ..jobs.change import input_facts, run_outcome
+    from ..jobs.facts import input_facts, run_outcome
     from ..jobs.options import ImportOptions
     from ..jobs.revert import find_run, undo_run
     from .session import hooks

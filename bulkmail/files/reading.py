@@ -9,17 +9,18 @@ import csv
 import os
 import re
 import zipfile
-from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from xml.parsers.expat import ExpatError
 
 import pandas as pd
 
-from .cells import BLANKS, MARK, unmark
 from ..errors import InputError
+from .cells import BLANKS, MARK, unmark
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
+from .sheet import Sheet
 from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -27,30 +28,6 @@ EXCEL_MAX_CELL = 32_767
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
-
-
-@dataclass
-class Sheet:
-    """What was read: every input column as text, indexed by the row number Excel shows."""
-
-    path: Path
-    name: str | None
-    frame: pd.DataFrame
-    fields: dict[str, str]  # canonical field -> the input's own header
-    notes: list[str] = field(default_factory=list)  # what was detected, for -v
-    from_report: bool = False  # a results report read back: its `row` column gives the row numbers
-    # What the user is told before anything is sent (terminal and the report's Summary): which
-    # sheet or column was chosen among several, hidden rows, formulas without values, merges.
-    notices: list[str] = field(default_factory=list)
-    # (row, header) -> why that cell reads empty (a formula without a saved value, a merged cell)
-    blank_cells: dict[tuple[int, str], str] = field(default_factory=dict)
-    positions: list[str] = field(default_factory=list)  # the header of each column, from A on
-
-    @property
-    def where(self) -> str:
-        if str(self.path) == STDIO:
-            return "standard input"
-        return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
 
 
 def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[str, str] | None = None,

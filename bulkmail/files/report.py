@@ -11,7 +11,7 @@ from ..errors import ExitStatus
 from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
 from ..progress import Tracker, Watch
 from ..records import ENDED_WELL, NO_OPS, QUIET, STATUSES, Row, Status
-from .reading import Sheet
+from .sheet import Sheet
 from .writing import Style, write_table
 
 FIRST_COLUMNS, MORE_COLUMNS = REPORT_COLUMNS, REPORT_MORE_COLUMNS

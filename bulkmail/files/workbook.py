@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .xlsx import column_letter
 
 if TYPE_CHECKING:
-    from .reading import Sheet
+    from .sheet import Sheet
 
 ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # Excel's escape of a character XML cannot carry
 

@@ -18,11 +18,13 @@ from ..api.client import Client
 from ..errors import ApiError, BulkmailError, Declined, DiskFull, ExitStatus, Fatal, InputError, Interrupted, Refused
 from ..files.fields import REPORT_COLUMNS
 from ..files.paths import default_output, fallback_folder, now, unused_path
-from ..files.reading import Sheet, read_table
+from ..files.reading import read_table
 from ..files.report import counts, exit_status, write_report
+from ..files.sheet import Sheet
 from ..files.undo import CANNOT_COME_BACK, cannot_come_back, undo_path, write_undo
 from ..records import ADDED, IN_DOUBT, PLANNED, REMOVED, SENT, Row
-from .journal import Journal
+from .facts import audit_facts, input_facts
+from .journal import FinishedRun, Journal, open_journal
 from .planning import Plan, make_plan
 from .rails import check_rails
 from .send import Sender
@@ -35,15 +37,6 @@ Rail = Callable[[Plan], None]  # raises Refused for a plan that must not run
 from .live import Live
 from .options import Hooks, ImportOptions, ReadOptions
 from .validate import validate
-
-
-@dataclass(frozen=True)
-class FinishedRun:
-    """The earlier run a --resume found finished: nothing to do, its report stands."""
-
-    finished: str
-    report: str
-    exit_status: ExitStatus
 
 
 @dataclass
@@ -78,73 +71,6 @@ class ImportResult:
         if self.refused:
             return self.refused.exit_status
         return exit_status(self.counts, self.strict)
-
-
-def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool = False, fresh: bool = False,
-                 folder: str | os.PathLike | None = None, content_hash: str | None = None
-                 ) -> tuple[Journal, bool, FinishedRun | None]:
-    """The journal of this input file in this account, locked for this run; whether the run
-    resumes one; and, for --resume of a run of this same file that finished, that run."""
-    journal = Journal(source, account, folder, content_hash)
-    try:
-        resuming = journal.check_resumable() if resume else False
-        done = journal.finished() if resume and not resuming else None
-        if done:
-            return journal, False, FinishedRun(done[0], done[1], ExitStatus(done[2]))
-        found = journal.unfinished()
-        if found and not resume and not fresh:
-            raise _unfinished(journal.source.name, found[0])
-        if not resuming:
-            journal.start()
-        return journal, resuming, None
-    except BaseException:
-        journal.close()
-        raise
-
-
-def run_outcome(result) -> dict:
-    """What the audit log's end record says of an import, apply, sync or undo; the SHA-256 of
-    its undo file lets `bulkmail undo RUN_ID` refuse a file another run wrote over it."""
-    from .journal import file_hash
-
-    undo = getattr(result, "undo", None)
-    return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
-            "report": str(result.report.resolve()) if result.report else None,
-            "error": str(result.stopped) if result.stopped else None,
-            "undo_sha256": file_hash(undo) if undo and undo.is_file() else None}
-
-
-def input_facts(source: str | os.PathLike, rows: int) -> dict:
-    """The input as the report, the journal, the audit log and --json name it: absolute path,
-    SHA-256 (the file is read for it once per run), data rows."""
-    from .journal import file_hash
-
-    path = None if str(source) == "-" else Path(source)
-    return {"path": str(path.resolve()) if path else "-",
-            "sha256": file_hash(path) if path and path.is_file() else None, "rows": rows}
-
-
-def audit_facts(facts: dict) -> list[tuple[str, object]]:
-    """Who ran it, where, with which version, on which exact input: for the report's Summary."""
-    from .. import __version__
-    from ..audit import operator
-
-    user, host = operator()
-    return [("operator", user), ("host", host), ("tool version", __version__),
-            ("input sha256", facts["sha256"] or "(standard input)")]
-
-
-def refuse_unfinished(source: str | os.PathLike, account: str) -> None:
-    """Stop when an interrupted run of this file (in this account) waits for --resume or --fresh."""
-    with Journal(source, account) as journal:
-        found = journal.unfinished()
-    if found:
-        raise _unfinished(Path(source).name, found[0])
-
-
-def _unfinished(name: str, started: str) -> InputError:
-    return InputError(f"An interrupted run of {name} from {started} is not finished. Pass --resume to finish it "
-                      "(rows it applied keep their status), or --fresh to start over.")
 
 
 def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple[Sheet, list[Row]]:

@@ -15,10 +15,11 @@ import json
 import os
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..addresses import address_key
-from ..errors import DiskFull, InputError
+from ..errors import DiskFull, ExitStatus, InputError
 from ..files.paths import journal_dir, now
 from ..records import ADDED, ALREADY_PRESENT, NOT_FOUND, PLANNED, REMOVED, Row
 
@@ -251,3 +252,44 @@ class Journal:
                 row.restore(status, detail, http_status)
                 settled += 1
         return settled
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """The earlier run a --resume found finished: nothing to do, its report stands."""
+
+    finished: str
+    report: str
+    exit_status: ExitStatus
+
+def open_journal(source: str | os.PathLike, account: str = "", *, resume: bool = False, fresh: bool = False,
+                 folder: str | os.PathLike | None = None, content_hash: str | None = None
+                 ) -> tuple[Journal, bool, FinishedRun | None]:
+    """The journal of this input file in this account, locked for this run; whether the run
+    resumes one; and, for --resume of a run of this same file that finished, that run."""
+    journal = Journal(source, account, folder, content_hash)
+    try:
+        resuming = journal.check_resumable() if resume else False
+        done = journal.finished() if resume and not resuming else None
+        if done:
+            return journal, False, FinishedRun(done[0], done[1], ExitStatus(done[2]))
+        found = journal.unfinished()
+        if found and not resume and not fresh:
+            raise _unfinished(journal.source.name, found[0])
+        if not resuming:
+            journal.start()
+        return journal, resuming, None
+    except BaseException:
+        journal.close()
+        raise
+
+def refuse_unfinished(source: str | os.PathLike, account: str) -> None:
+    """Stop when an interrupted run of this file (in this account) waits for --resume or --fresh."""
+    with Journal(source, account) as journal:
+        found = journal.unfinished()
+    if found:
+        raise _unfinished(Path(source).name, found[0])
+
+def _unfinished(name: str, started: str) -> InputError:
+    return InputError(f"An interrupted run of {name} from {started} is not finished. Pass --resume to finish it "
+                      "(rows it applied keep their status), or --fresh to start over.")

@@ -20,7 +20,7 @@ from ..addresses import address_key
 from ..api.client import Client
 from ..errors import InputError
 from .live import read_live
-from ..files.reading import Sheet
+from ..files.sheet import Sheet
 from ..records import PLANNED, WOULD_ADD, WOULD_REMOVE, Row
 
 FORMAT, VERSION = "bulkmail-plan", 1

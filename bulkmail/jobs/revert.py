@@ -16,7 +16,7 @@ from ..records import ADDED, REMOVED, Row
 
 if TYPE_CHECKING:
     from ..api.client import Client
-    from ..files.reading import Sheet
+    from ..files.sheet import Sheet
     from .change import ImportResult
     from .options import Hooks, ImportOptions
 

@@ -18,7 +18,7 @@ from ..addresses import address_key, domain_key
 from ..api.client import Client
 from ..api.walk import TRIES, Walk, walk
 from ..errors import InputError, Refused, ServiceError
-from ..files.reading import Sheet
+from ..files.sheet import Sheet
 from ..records import INVALID, PLANNED, Row
 from .change import ImportResult, run_change
 from .journal import Journal

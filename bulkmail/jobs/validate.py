@@ -13,7 +13,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from ..addresses import domain_key, same_name
 from ..errors import InputError
 from ..records import PLANNED, Row
-from ..files.reading import Sheet
+from ..files.sheet import Sheet
 
 ACTIONS = {"add", "remove"}
 TRUE = {"1", "yes", "true", "y"}

@@ -1,29 +1,26 @@
 """The page's application: its state (the account, the files being worked on, the runs) and
 the first steps of the flow — account, file, columns, rows. The runs (plan, apply, results,
-export, sync, history) are in runs.py."""
+export, sync, history) are in runs.py; server.py puts them together."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from ..cancel import Cancel
 from ..config import Config, ConnectionSettings, config_path, fill_password, load_config, password_source, resolve
 from ..errors import AuthError, BulkmailError, InputError
 from ..records import PLANNED
 from .jobs import Jobs, connect
-from .security import Gate, Guard, posted, refusal
+from .security import Gate, posted, refusal
 from .workspace import FIELDS, Workspace, pasted, save_mapping, save_upload
 
 HERE = Path(__file__).resolve().parent
@@ -315,31 +312,16 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return refusal(500, "Internal error", f"{type(exc).__name__}: {exc}. The page goes on; report this.")
 
 
-def create_app(gate: Gate, account: Account | None = None, profile: str | None = None) -> Starlette:
-    """The page's application behind its Guard; ``account`` logs it in from the start (the demo),
-    ``profile`` is the account step's first choice."""
-    from . import runs
-
-    ui = Ui(gate, account=account, profile=profile)
-
-    @asynccontextmanager
-    async def lifespan(app):
-        yield
-        ui.stopped = ui.jobs.stop_all()  # Ctrl-C: runs stop cleanly, reports written, journals kept
-
-    routes = [
+def routes() -> list:
+    """The first steps' routes: account, file, columns, rows, downloads."""
+    return [
         Route("/", home), Route("/account", log_in, methods=["POST"]),
         Route("/import", upload_page), Route("/sync", upload_page), Route("/upload", upload, methods=["POST"]),
         Route("/w/{ws}/columns", columns), Route("/w/{ws}/sheet", choose_sheet, methods=["POST"]),
         Route("/w/{ws}/columns", map_columns, methods=["POST"]), Route("/w/{ws}/rows", rows),
         Route("/w/{ws}/cell", edit_cell, methods=["POST"]),
         Route("/w/{ws}/corrected.{format}", corrected), Route("/download/{key}/{name}", download),
-        *runs.routes(), Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={BulkmailError: bulkmail_error, HTTPException: http_error,
-                                        Exception: internal_error})
-    app.state.ui = ui
-    app.add_middleware(Guard, gate=gate)
-    return app
 
+
+ERRORS = {BulkmailError: bulkmail_error, HTTPException: http_error, Exception: internal_error}

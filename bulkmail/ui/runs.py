@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..audit import AuditLog, find_changes, recent_runs, runs as audit_runs
-from ..jobs.change import run_outcome
+from ..jobs.facts import run_outcome
 from ..errors import BulkmailError, InputError, Refused
 from ..files.paths import REPORTS, default_output, timestamp, unused_path
 from ..files.report import problems, write_report

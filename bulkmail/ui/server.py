@@ -7,12 +7,19 @@ from __future__ import annotations
 import socket
 import threading
 import webbrowser
+from contextlib import asynccontextmanager
 from typing import Callable
 
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
 from ..errors import InputError
-from .app import Account, create_app
+from . import app as steps
+from . import runs
+from .app import Account, Ui
 from .jobs import Job
-from .security import Gate
+from .security import Gate, Guard
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -51,3 +58,21 @@ def serve(host: str, port: int, say: Callable[[str], None], open_browser: bool =
             say(f"Cancelled {job.what}: {job.error or 'its report is written'}. Resume it from History on the page, "
                 "or with the command line's --resume.")
     return app.state.ui.stopped
+
+
+def create_app(gate: Gate, account: Account | None = None, profile: str | None = None) -> Starlette:
+    """The page's application behind its Guard; ``account`` logs it in from the start (the demo),
+    ``profile`` is the account step's first choice."""
+    ui = Ui(gate, account=account, profile=profile)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        ui.stopped = ui.jobs.stop_all()  # Ctrl-C: runs stop cleanly, reports written, journals kept
+
+    routes = [*steps.routes(), *runs.routes(), Mount("/static", StaticFiles(directory=steps.HERE / "static"),
+                                                     name="static")]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=steps.ERRORS)
+    app.state.ui = ui
+    app.add_middleware(Guard, gate=gate)
+    return app

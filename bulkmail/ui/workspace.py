@@ -21,7 +21,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..files.fields import ALIASES, normalise_header
 from ..files.paths import READABLE, state_dir
-from ..files.reading import Sheet, read_table
+from ..files.reading import read_table
+from ..files.sheet import Sheet
 from ..files.writing import neutralise, write_table
 from ..jobs.options import ReadOptions
 from ..jobs.validate import validate
