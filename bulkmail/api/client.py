@@ -39,6 +39,16 @@ class Page:
     page_size: int
 
 
+@dataclass
+class _Tries:
+    """Where one call stands: its failed attempts, refused tokens, 429s and the time they cost."""
+
+    attempts: int = 0
+    refused: int = 0
+    limited: int = 0
+    throttled: float = 0.0  # seconds waited on 429s
+
+
 class Client:
     """A logged-in view of one account. Thread-safe: pages and batches may run in parallel.
 
@@ -166,17 +176,12 @@ class Client:
         change may have been applied, UnreachableError when the attempts run out, AuthError when
         fresh tokens keep being refused, and the cancel reason when the run is stopped."""
         change = method in CHANGES and authenticated  # the login is not a change of mailboxes
-        attempt = refused = limited = 0
-        throttled = 0.0  # seconds waited on 429s
+        tries = _Tries()
         while True:
             self.cancel.check()
-            attempt += 1
             token = self.tokens.fresh() if authenticated else None  # before a slot, never inside one
-            started = time.monotonic()
             try:
-                response = self._exchange(method, path, token, **kwargs)
-                log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code,
-                          1000 * (time.monotonic() - started))
+                response = self._timed(method, path, token, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise UnreachableError(f"Cannot reach {self.base_url}: {describe(exc)}") from None
             except requests.RequestException as exc:
@@ -185,34 +190,47 @@ class Client:
                 if token is not None:
                     self.throttle.record(response.status_code == 429)
                 if response.status_code == 401 and token is not None:
-                    # Refused before anything was done: renew (the slot is back already) and go
-                    # again. A service with one session per user ends our token whenever another
-                    # process logs in as the same user, so a few renewals in a row are normal;
-                    # many mean the token is really refused.
-                    refused += 1
-                    if refused > self.retry.attempts:
-                        return response  # check_response() turns it into AuthError
-                    self.tokens.renew_after_401(token)
-                    attempt -= 1  # a refused token is not a failed attempt of the call
-                    continue
+                    if self._renewed(tries, token):
+                        continue
+                    return response  # check_response() turns it into AuthError
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 error, reached = retriable(response, method, path), True
                 if response.status_code == 429:
-                    # Refused before anything was done, by a limit other clients share: wait (as long
-                    # as the policy allows in all) rather than spend the attempts meant for faults.
-                    limited += 1
-                    if throttled >= self.retry.rate_limited_for:
-                        raise UnreachableError(gave_up(self.base_url, error, limited), status=429)
-                    throttled += self.wait_before(limited, error.retry_after)
-                    attempt -= 1
+                    self._wait_on_limit(tries, error)
                     continue
+            tries.attempts += 1
             if not self.retry.is_retry(method, error.status, reached=reached, change=change):
                 raise InDoubtError(str(error), status=error.status)
-            if self.retry.is_exhausted(attempt, login_unreachable=not authenticated and error.status is None):
-                raise UnreachableError(gave_up(self.base_url, error, attempt), status=error.status)
-            wait = self.wait_before(attempt, error.retry_after)
-            log.info("%s; waited %.1fs before attempt %d", error, wait, attempt + 1)
+            if self.retry.is_exhausted(tries.attempts, login_unreachable=not authenticated and error.status is None):
+                raise UnreachableError(gave_up(self.base_url, error, tries.attempts), status=error.status)
+            wait = self.wait_before(tries.attempts, error.retry_after)
+            log.info("%s; waited %.1fs before attempt %d", error, wait, tries.attempts + 1)
+
+    def _timed(self, method: str, path: str, token: str | None, **kwargs) -> requests.Response:
+        started = time.monotonic()
+        response = self._exchange(method, path, token, **kwargs)
+        log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, 1000 * (time.monotonic() - started))
+        return response
+
+    def _renewed(self, tries: _Tries, token: str) -> bool:
+        """After a 401 (refused before anything was done): renew the token, with the slot given
+        back already, and say whether to go again. A service with one session per user ends our
+        token whenever another process logs in as the same user, so a few renewals in a row are
+        normal; many mean the token is really refused."""
+        tries.refused += 1
+        if tries.refused > self.retry.attempts:
+            return False
+        self.tokens.renew_after_401(token)
+        return True
+
+    def _wait_on_limit(self, tries: _Tries, error: RetriableError) -> None:
+        """After a 429 (refused before anything was done, by a limit other clients share): wait,
+        as long as the policy allows in all, rather than spend the attempts meant for faults."""
+        tries.limited += 1
+        if tries.throttled >= self.retry.rate_limited_for:
+            raise UnreachableError(gave_up(self.base_url, error, tries.limited), status=429)
+        tries.throttled += self.wait_before(tries.limited, error.retry_after)
 
     def wait_before(self, attempt: int, retry_after: float | None = None) -> float:
         """Wait as the retry policy says after failed try ``attempt``; cut short by a cancel."""
