@@ -180,25 +180,17 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
                  skip_invalid, dry_run, plan_out, yes, report, batch_size, resume, fresh, force, base_url, concurrency,
                  retries):
     """Make the service match a roster: add who is missing, remove who is not on it (within the scope)."""
-    from ..errors import InputError
     from ..files.paths import default_output
     from ..files.reading import read_table
     from ..files.undo import undo_path
     from ..jobs.facts import input_facts, run_outcome
     from ..jobs.options import ImportOptions
-    from ..jobs.rails import limit
     from ..jobs.sync import SyncOptions, sync
     from .options import parse_mapping
     from .session import hooks
     from .tell import report_reading, tell_run
 
-    if add_only and remove_only:
-        raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")
-    limit(max_remove, 0)  # a --max-remove that cannot be used stops the sync before the login
-    if resume and (fresh or dry_run):
-        raise InputError("--resume cannot be combined with --fresh or --dry-run.")
-    if plan_out and not dry_run:
-        raise InputError("--plan-out goes with --dry-run: a plan is what a dry run would do. Add --dry-run.")
+    _check_sync_options(add_only, remove_only, max_remove, resume, fresh, dry_run, plan_out)
     inputs = [roster, *(item for item in keep if Path(item).is_file())]  # a --keep file is read too
     if plan_out:
         claim_output(plan_out, "--plan-out", inputs=inputs, force=force, formats=(".json",))
@@ -222,3 +214,17 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
     if not tell_finished(result, f"sync of {roster.name}"):
         tell_run(result, quiet=("already_present",))  # present is a roster's normal case
     return result.exit_status
+
+
+def _check_sync_options(add_only, remove_only, max_remove, resume, fresh, dry_run, plan_out) -> None:
+    """Options that cannot go together stop the sync before the login."""
+    from ..errors import InputError
+    from ..jobs.rails import limit
+
+    if add_only and remove_only:
+        raise InputError("--add-only and --remove-only together would change nothing. Keep one of them.")
+    limit(max_remove, 0)  # a --max-remove that cannot be used
+    if resume and (fresh or dry_run):
+        raise InputError("--resume cannot be combined with --fresh or --dry-run.")
+    if plan_out and not dry_run:
+        raise InputError("--plan-out goes with --dry-run: a plan is what a dry run would do. Add --dry-run.")

@@ -17,13 +17,14 @@ from xml.parsers.expat import ExpatError
 import pandas as pd
 
 from ..errors import InputError
-from .cells import BLANKS, MARK, unmark
+from .cells import BLANKS, unmark
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
-from .sheet import Sheet
+from .sheet import Sheet, whole_cells
 from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
+BLANK_LIST = list(BLANKS)
 EXCEL_MAX_CELL = 32_767
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
@@ -332,35 +333,11 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
     header_at = _find_header(frame, mapping)
     if header_at == -1:
         raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
-    headers, seen = [], {}
-    for position, value in enumerate(frame.loc[header_at]):
-        value = str(value)
-        whole = unmark(value) if verbatim is None else value if (header_at, position) in verbatim else None
-        value = (whole if whole is not None else value.strip(BLANKS)) or f"column {position + 1}"
-        seen[value] = seen.get(value, 0) + 1
-        headers.append(value if seen[value] == 1 else f"{value} ({seen[value]})")
+    headers = _headers(frame.loc[header_at], header_at, verbatim)
     body = frame.loc[frame.index > header_at].copy()  # copies cell pointers, not the strings
     body.columns = headers
-    blank = list(BLANKS)
-    for position, column in enumerate(headers):  # text, with spaces (NBSP and zero-width ones too) stripped
-        values = body[column].astype(str)
-        whole = _whole_cells(values, position, verbatim)
-        # Strip only the cells that need it: new strings for every cell would hold the file twice.
-        padded = values.str[:1].isin(blank) | values.str[-1:].isin(blank)
-        if len(whole):
-            padded &= ~values.index.isin(whole.index)
-        if padded.any():
-            values = values.mask(padded, values[padded].str.strip(BLANKS))
-        if len(whole):
-            values = values.copy()
-            values.loc[whole.index] = whole
-        # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
-        # brings back as the service held it), and is bounded by the file's size.
-        lengths = values.str.len() if verbatim is not None else None
-        if lengths is not None and len(values) and lengths.max() > EXCEL_MAX_CELL:
-            raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
-                             f"{EXCEL_MAX_CELL} characters. Fix that cell.")
-        body[column] = values
+    for position, column in enumerate(headers):
+        body[column] = _column_text(body[column], position, column, where, verbatim)
     body = body[(body != "").any(axis=1)]  # blank and formatted-but-empty rows
     body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
     fields = resolve_fields(list(body.columns), mapping, where)
@@ -379,10 +356,37 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
     return table
 
 
-def _whole_cells(values: pd.Series, position: int, verbatim: set[tuple[int, int]] | None) -> pd.Series:
-    """The cells of one column to take whole, as the text they stand for, indexed by row."""
-    if verbatim is None:
-        marked = values[values.str[:1] == MARK]
-        return marked.map(unmark).dropna() if len(marked) else marked
-    rows = [r for r, c in verbatim if c == position and r in values.index]
-    return values.loc[rows] if rows else values.iloc[:0]
+def _headers(cells, header_at: int, verbatim: set[tuple[int, int]] | None) -> list[str]:
+    """The header row's names: stripped, a name for an empty one, repeats numbered."""
+    headers, seen = [], {}
+    for position, value in enumerate(cells):
+        value = str(value)
+        whole = unmark(value) if verbatim is None else value if (header_at, position) in verbatim else None
+        value = (whole if whole is not None else value.strip(BLANKS)) or f"column {position + 1}"
+        seen[value] = seen.get(value, 0) + 1
+        headers.append(value if seen[value] == 1 else f"{value} ({seen[value]})")
+    return headers
+
+
+def _column_text(values: pd.Series, position: int, column: str, where: str,
+                 verbatim: set[tuple[int, int]] | None) -> pd.Series:
+    """One column as text, spaces (NBSP and zero-width ones too) stripped, marked cells whole."""
+    values = values.astype(str)
+    whole = whole_cells(values, position, verbatim)
+    # Strip only the cells that need it: new strings for every cell would hold the file twice.
+    padded = values.str[:1].isin(BLANK_LIST) | values.str[-1:].isin(BLANK_LIST)
+    if len(whole):
+        padded &= ~values.index.isin(whole.index)
+    if padded.any():
+        values = values.mask(padded, values[padded].str.strip(BLANKS))
+    if len(whole):
+        values = values.copy()
+        values.loc[whole.index] = whole
+    # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
+    # brings back as the service held it), and is bounded by the file's size.
+    if verbatim is not None and len(values):
+        lengths = values.str.len()
+        if lengths.max() > EXCEL_MAX_CELL:
+            raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
+                             f"{EXCEL_MAX_CELL} characters. Fix that cell.")
+    return values

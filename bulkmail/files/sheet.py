@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cells import MARK, unmark
 from .paths import STDIO
 
 
@@ -33,3 +34,12 @@ class Sheet:
         if str(self.path) == STDIO:
             return "standard input"
         return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
+
+
+def whole_cells(values: pd.Series, position: int, verbatim: set[tuple[int, int]] | None) -> pd.Series:
+    """The cells of one column to take whole, as the text they stand for, indexed by row."""
+    if verbatim is None:
+        marked = values[values.str[:1] == MARK]
+        return marked.map(unmark).dropna() if len(marked) else marked
+    rows = [r for r, c in verbatim if c == position and r in values.index]
+    return values.loc[rows] if rows else values.iloc[:0]

@@ -127,19 +127,24 @@ def _write_sheet(stream, spec: SheetSpec, selected: bool, dxfs: list[str]) -> in
     if spec.header:
         buffer.append(f'<autoFilter ref="A1:{last}{max(rows, 1)}"/>')
     if spec.fill_column is not None and spec.fills:
-        column = column_letter(spec.fill_column)
-        first = 2 if spec.header else 1
-        rules = []
-        for priority, (value, rgb) in enumerate(spec.fills.items(), len(dxfs) + 1):
-            dxfs.append(rgb)
-            rules.append(f'<cfRule type="cellIs" dxfId="{len(dxfs) - 1}" priority="{priority}" operator="equal">'
-                         f'<formula>{escape(_quoted(value))}</formula></cfRule>')
-        buffer.append(f'<conditionalFormatting sqref="{column}{first}:{column}{max(rows, first)}">'
-                      + "".join(rules) + "</conditionalFormatting>")
+        buffer.append(_fills(spec, rows, dxfs))
     buffer.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
                   "</worksheet>")
     stream.write("".join(buffer).encode("utf-8", UNENCODABLE))
     return max(rows - (1 if spec.header else 0), 0)
+
+
+def _fills(spec: SheetSpec, rows: int, dxfs: list[str]) -> str:
+    """The fill column's colours as conditional formatting, one rule per value (its style in ``dxfs``)."""
+    column = column_letter(spec.fill_column)
+    first = 2 if spec.header else 1
+    rules = []
+    for priority, (value, rgb) in enumerate(spec.fills.items(), len(dxfs) + 1):
+        dxfs.append(rgb)
+        rules.append(f'<cfRule type="cellIs" dxfId="{len(dxfs) - 1}" priority="{priority}" operator="equal">'
+                     f'<formula>{escape(_quoted(value))}</formula></cfRule>')
+    return (f'<conditionalFormatting sqref="{column}{first}:{column}{max(rows, first)}">' + "".join(rules)
+            + "</conditionalFormatting>")
 
 
 def _quoted(value: str) -> str:
