@@ -394,6 +394,28 @@ def test_apply_needs_the_confirmation_of_the_account_and_the_counts(entered, san
     assert len(sandbox.store.addresses()) == 2
 
 
+def test_apply_sends_only_the_plan_confirmed_never_rows_edited_since(entered, sandbox, tmp_path):
+    planned, other = sandbox.store.add("planned.leaver@acme.com"), sandbox.store.add("someone.else@acme.com")
+    write_csv(tmp_path / "leavers.csv", ["email_address,action", "planned.leaver@acme.com,remove"])
+    ws = entered.upload(tmp_path / "leavers.csv")
+    entered.plan(ws)
+    # the same counts, another mailbox: an edit made after the plan was shown
+    entered.post(f"/w/{ws}/cell", {"row": "2", "column": "email_address", "value": "someone.else@acme.com"})
+    answer = entered.apply(ws)
+    assert "The rows changed since the plan you confirmed (a cell edited, a row deleted). Nothing was sent. Make the " \
+           "plan again: it shows what the rows now ask." in text(answer)
+    assert {planned["email_address"], other["email_address"]} <= sandbox.store.addresses()
+
+
+def test_the_working_copy_carries_the_action_chosen_for_rows_without_one(entered, sandbox, tmp_path):
+    write_csv(tmp_path / "joiners.csv", ["Email", "joiner1@acme.com", "joiner2@acme.com"])
+    ws = entered.upload(tmp_path / "joiners.csv")
+    entered.post(f"/w/{ws}/columns", {"email_address": "Email", "action": "", "default_action": "add"})
+    workspace = entered.client.app.state.ui.workspace(ws)
+    lines = workspace.working_file().read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].endswith(",action") and all(line.endswith(",add") for line in lines[1:])
+
+
 def test_a_run_from_the_page_is_reported_logged_and_offers_report_undo_and_failed_rows(entered, sandbox, bulkmail,
                                                                                       tmp_path):
     every_error(sandbox)

@@ -43,6 +43,26 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def journal_path(source: str | os.PathLike, account: str = "", folder: str | os.PathLike | None = None) -> Path:
+    """Where the journal of this input file in this account lives."""
+    source = Path(source).resolve()
+    key = hashlib.sha256(f"{source}\n{account}".encode()).hexdigest()[:12]
+    return (Path(folder) if folder is not None else journal_dir()) / f"{source.stem}-{key}.sqlite"
+
+
+def waits_for_resume(source: str | os.PathLike, account: str = "") -> bool:
+    """Does an interrupted run of this file wait for --resume? Read without opening the journal
+    for a run (no lock taken, nothing created): for lists such as the page's History."""
+    path = journal_path(source, account)
+    if not path.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute("SELECT 1 FROM run WHERE finished IS NULL").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
 class _FileLock:
     """An exclusive, non-blocking OS lock on a file that names its holder's pid."""
 
@@ -83,12 +103,11 @@ class Journal:
                  content_hash: str | None = None):
         self.source = Path(source).resolve()
         self.content_hash = content_hash or file_hash(self.source)  # the caller's, when it hashed the file already
-        key = hashlib.sha256(f"{self.source}\n{account}".encode()).hexdigest()[:12]
-        directory = Path(folder) if folder is not None else journal_dir()
+        self.path = journal_path(self.source, account, folder)
+        directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # it names the addresses of each run
-            self.path = directory / f"{self.source.stem}-{key}.sqlite"
-            self._file_lock = _FileLock(directory / f"{self.source.stem}-{key}.lock")
+            self._file_lock = _FileLock(self.path.with_suffix(".lock"))
         except OSError as exc:
             raise InputError(f"Cannot keep the run's journal in {directory}: {exc.strerror or exc}. Nothing was "
                              "sent. Make that folder writable (or set XDG_STATE_HOME to one that is).") from None

@@ -17,7 +17,7 @@ from ..errors import BulkmailError, InputError, Refused
 from ..files.paths import REPORTS, default_output, timestamp, unused_path
 from ..files.report import problems, write_report
 from ..jobs.change import load, run_change
-from ..jobs.journal import Journal, file_hash
+from ..jobs.journal import Journal, file_hash, waits_for_resume
 from ..jobs.options import Hooks, ImportOptions
 from ..records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, REMOVED, STATUSES, WOULD_ADD, WOULD_REMOVE
 from .app import Ui, open_workspace, render, to
@@ -63,23 +63,30 @@ def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, rep
     return run_change(client, table, rows, options, hooks, report=report, source=working)
 
 
-def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: tuple[int, int] | None = None) -> str:
-    """A plan or a real run of a workspace in a thread; the page of its progress."""
+def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: dict | None = None) -> str:
+    """A plan or a real run of a workspace in a thread; the page of its progress. ``confirmed``
+    (a real run): the plan the user confirmed — the rows' file as it was planned, and its changes."""
     account = _account(ui)
     kind = "plan" if dry_run else "apply"
     what = f"{'Plan' if dry_run else 'Run'} of {ws.name}" + (f" ({ws.kind})" if ws.kind != "import" else "")
     job = Job(kind, what, key=ws.id)
 
-    def confirm(plan) -> bool:  # the real run planned again: more than was confirmed is refused
-        if confirmed and (len(plan.to_add) > confirmed[0] or len(plan.to_remove) > confirmed[1]):
-            raise Refused(f"The service changed since the plan you confirmed: the run would now add "
-                          f"{len(plan.to_add)} and remove {len(plan.to_remove)} (you confirmed {confirmed[0]} and "
-                          f"{confirmed[1]}). Nothing was sent. Make the plan again.")
+    def confirm(plan) -> bool:  # the real run planned again: a change the user did not confirm is refused
+        if confirmed:
+            new = sorted(f"{r.action} {r.email_address}" for r in plan.to_add + plan.to_remove
+                         if (r.key, r.action) not in confirmed["changes"])
+            if new:
+                raise Refused(f"The service changed since the plan you confirmed: the run would now also "
+                              f"{', '.join(new[:3])}{' …' if len(new) > 3 else ''}. Nothing was sent. Make the plan "
+                              "again.")
         return True
 
     def work(job: Job):
         with ws.lock:
             working, count = ws.working_file(), len(ws.rows)
+        if confirmed and file_hash(working) != confirmed["sha256"]:
+            raise Refused("The rows changed since the plan you confirmed (a cell edited, a row deleted). Nothing was "
+                          "sent. Make the plan again: it shows what the rows now ask.")
         client = connect(account.settings, job.cancel)
         try:
             report = default_output(Path(ws.name), "plan" if dry_run else "results")
@@ -97,7 +104,9 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: tupl
             audit.end(**run_outcome(result))
             if dry_run:
                 ws.plan = {"result": result, "report": result.report, "plan": _plan_file(client, result, working),
-                           "when": timestamp()}
+                           "when": timestamp(), "sha256": file_hash(working),
+                           "changes": {(r.key, r.action) for r in result.rows
+                                       if r.status in (WOULD_ADD, WOULD_REMOVE)}}
             else:
                 ws.outcome = {"result": result, "run_id": audit.run.run_id, **_more_files(result),
                               "working": working}
@@ -216,7 +225,8 @@ async def apply(request: Request) -> Response:
         ws.sync = dataclasses.replace(ws.sync, allow_mass_remove=True)
     options = ImportOptions(max_remove=None if acknowledged else account.settings.max_remove,
                             allow_mass_remove=acknowledged, resume=mode == "resume", fresh=mode == "fresh")
-    confirmed = (result.counts[WOULD_ADD], result.counts[WOULD_REMOVE]) if result and mode != "resume" else None
+    confirmed = ({"sha256": ws.plan["sha256"], "changes": ws.plan["changes"]}
+                 if result is not None and mode != "resume" else None)
     return to(f"/jobs/{start_run(ui, ws, False, options, confirmed)}")
 
 
@@ -323,8 +333,11 @@ async def history(request: Request) -> Response:
     here = {job.run_id: job for job in ui.jobs.all.values() if job.running and job.run_id}
     for run in recent_runs(log, None, 50):
         report = Path(str(run.get("report") or ""))
+        source = (run.get("input") or {}).get("path")
         resumable = (run.get("command") in ("import", "sync", "undo", "apply") and not run.get("dry_run")
-                     and (run.get("event") != "end" or run.get("exit_status") in (4, 130, 143)))
+                     and (run.get("event") != "end" or run.get("exit_status") in (4, 130, 143))
+                     and bool(source) and bool(ui.account)  # and its journal still waits (no one finished it)
+                     and waits_for_resume(source, ui.account.account_id))
         listed.append({**run, "report_link": ui.offer(report) if run.get("report") and report.is_file() else None,
                        "undoable": run.get("event") == "end" and any((run.get("counts") or {}).get(s)
                                                                         for s in ("added", "removed")),

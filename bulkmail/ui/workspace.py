@@ -209,6 +209,10 @@ class Workspace:
                 headers.append(f"unused {header}")  # a column the user chose not to use stays unused
             else:
                 headers.append(header)
+        # "Action for rows without one" is written into the copy, so that a resume (from the page
+        # after a restart, or from the command line) reads the same rows without being told it.
+        action = (self.action,) if "action" not in self.fields and self.action and self.kind != "sync" else ()
+        headers += ["action"] if action else []
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         numbered = not self.table.from_report and frame.index.is_monotonic_increasing
@@ -222,7 +226,7 @@ class Workspace:
             if numbered:
                 out.write("\r\n" * (int(number) - line - 1))
                 line = int(number)
-            writer.writerow([neutralise(str(v)) for v in values])
+            writer.writerow([neutralise(str(v)) for v in (*values, *action)])
         return out.getvalue()
 
     def corrected(self, suffix: str) -> Path:
@@ -274,7 +278,8 @@ def save_upload(name: str, data: bytes) -> tuple[str, Path, Path]:
         raise InputError(f"Cannot read {name}: use a .csv, .xlsx, .xls, .xlsb or .ods file (in Excel: File > Save As).")
     key = workspace_id(name, data)
     folder = ui_dir() / key
-    (folder / "upload").mkdir(parents=True, exist_ok=True)
+    (folder / "upload").mkdir(parents=True, exist_ok=True, mode=0o700)  # an HR sheet: owner-only
+    folder.chmod(0o700)
     path = folder / "upload" / name
     path.write_bytes(data)
     return key, folder, path
