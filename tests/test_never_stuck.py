@@ -467,3 +467,18 @@ def test_a_report_that_fails_to_write_for_a_reason_other_than_the_disk_still_end
                                    "with --resume to write the report again.")
     again = import_file(client, tmp_path / "w.csv", ImportOptions(resume=True), report=tmp_path / "r.csv")
     assert (int(again.exit_status), again.resumed, [r.status for r in again.rows]) == (0, True, ["added"])
+
+
+def test_tokens_refused_now_and_then_do_not_make_the_step_back_grow():
+    from bulkmail.api.auth import Grant, Tokens
+
+    issued, waits = iter(range(100)), []
+    tokens = Tokens(lambda: Grant(f"t{next(issued)}", time.monotonic() + 60, time.monotonic()),
+                    lambda n: waits.append(n) or 0.0)
+    tokens.log_in()
+    for _ in range(5):  # a token revoked soon after its login, then a call that goes through
+        tokens.served(tokens.renew_after_401(tokens.fresh()))
+    assert waits == [1, 1, 1, 1, 1]
+    for _ in range(3):  # refused again and again before any call goes through: another session
+        tokens.renew_after_401(tokens.fresh())
+    assert waits[5:] == [1, 2, 3]

@@ -50,6 +50,13 @@ class Tokens:
                 self._grant = self._log_in()
             return self._grant.token
 
+    def served(self, token: str) -> None:
+        """A call went through with ``token``: whoever refused tokens before, the session works
+        now, so the next refusal starts the step-back from the beginning (tokens that live a
+        second, or a revocation now and then, are no contention)."""
+        if self._contended and self._grant is not None and self._grant.token == token:
+            self._contended = 0
+
     def renew_after_401(self, used: str) -> str:
         """Log in again because ``used`` was refused, unless another thread already did.
 
@@ -67,8 +74,6 @@ class Tokens:
                     waited = self._step_back(self._contended)
                     log.info("token refused %.1fs after login (another session of this user?); stepped back %.1fs",
                              time.monotonic() - issued, waited)
-                else:
-                    self._contended = 0
                 log.info("token refused (401); logging in again")
                 self._grant = self._log_in()
             return self._grant.token

@@ -189,6 +189,8 @@ class Client:
             else:
                 if token is not None:
                     self.throttle.record(response.status_code == 429)
+                    if response.status_code != 401:
+                        self.tokens.served(token)
                 if response.status_code == 401 and token is not None:
                     if self._renewed(tries, token):
                         continue

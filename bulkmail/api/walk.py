@@ -185,7 +185,12 @@ def _pages(client: Client, numbers: Iterable[int], search: str | None, size: int
     for page in _fetch(client, numbers, search, size, workers):
         ids = _ids(page)
         if ids and ids == previous:
-            raise _ignores_paging(page.number, page.number - 1)
+            # Pages read at once can show the same mailboxes when others removed a page's worth
+            # between the two reads; a server that ignores `page` sends them again, read alone.
+            page = client.get_page(page.number, search, size)
+            ids = _ids(page)
+            if ids and ids == _ids(client.get_page(page.number - 1, search, size)):
+                raise _ignores_paging(page.number, page.number - 1)
         previous = ids
         yield page
         if stop_after_short and len(page.items) < size:
