@@ -140,8 +140,8 @@ class Sender:
         try:
             return future.result()
         except Fatal as err:
-            if self.stopped is None:
-                self.stopped = err
+            if self.stopped is None:  # a cancel a worker met first says what the run did about it, too
+                self.stopped = type(err)(f"{err}: {STOPPED}") if isinstance(err, Interrupted) else err
             # 401/403, a cancel and unsent requests changed nothing; a batch that kept failing is
             # failed; a change whose answer was lost and that no re-read settled is in doubt.
             http_status = getattr(err, "status", None)
