@@ -11,13 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..audit import AuditLog, find_changes, recent_runs, runs as audit_runs
-from ..jobs.facts import run_outcome
 from ..errors import BulkmailError, InputError, Refused
 from ..files.paths import REPORTS, default_output, timestamp, unused_path
 from ..files.report import problems, write_report
 from ..jobs.change import load, run_change
-from ..jobs.journal import Journal, file_hash, waits_for_resume
+from ..jobs.facts import input_facts, run_outcome
+from ..jobs.journal import Journal, file_hash
 from ..jobs.options import Hooks, ImportOptions
 from ..records import ADDED, ALREADY_PRESENT, FAILED, NOT_ATTEMPTED, REMOVED, STATUSES, WOULD_ADD, WOULD_REMOVE
 from .app import Ui, open_workspace, render, to
@@ -44,10 +43,6 @@ def tally(result) -> list[tuple[str, int]]:
     return [(str(s), counts[s]) for s in STATUSES if counts[s]]
 
 
-def input_facts(path: Path, rows: int) -> dict:
-    return {"path": str(path.resolve()), "sha256": file_hash(path), "rows": rows}
-
-
 def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, report: Path):
     """One run of the change pipeline for this kind of file (as its command would run it)."""
     if ws.kind == "undo":
@@ -71,22 +66,13 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: dict
     what = f"{'Plan' if dry_run else 'Run'} of {ws.name}" + (f" ({ws.kind})" if ws.kind != "import" else "")
     job = Job(kind, what, key=ws.id)
 
-    def confirm(plan) -> bool:  # the real run planned again: a change the user did not confirm is refused
-        if confirmed:
-            new = sorted(f"{r.action} {r.email_address}" for r in plan.to_add + plan.to_remove
-                         if (r.key, r.action) not in confirmed["changes"])
-            if new:
-                raise Refused(f"The service changed since the plan you confirmed: the run would now also "
-                              f"{', '.join(new[:3])}{' …' if len(new) > 3 else ''}. Nothing was sent. Make the plan "
-                              "again.")
-        return True
-
     def work(job: Job):
         with ws.lock:
             working, count = ws.working_file(), len(ws.rows)
         if confirmed and file_hash(working) != confirmed["sha256"]:
             raise Refused("The rows changed since the plan you confirmed (a cell edited, a row deleted). Nothing was "
                           "sent. Make the plan again: it shows what the rows now ask.")
+        confirm = _as_confirmed(confirmed)
         client = connect(account.settings, job.cancel)
         try:
             report = default_output(Path(ws.name), "plan" if dry_run else "results")
@@ -116,6 +102,21 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: dict
 
     job.next_url = f"/w/{ws.id}/{'plan' if dry_run else 'results'}"
     return ui.jobs.start(job, work)
+
+
+def _as_confirmed(confirmed: dict | None):
+    """The real run's question: planned again, a change the user did not confirm is refused."""
+
+    def confirm(plan) -> bool:
+        new = sorted(f"{r.action} {r.email_address}" for r in plan.to_add + plan.to_remove
+                     if confirmed and (r.key, r.action) not in confirmed["changes"])
+        if new:
+            raise Refused(f"The service changed since the plan you confirmed: the run would now also "
+                          f"{', '.join(new[:3])}{' …' if len(new) > 3 else ''}. Nothing was sent. Make the plan "
+                          "again.")
+        return True
+
+    return confirm
 
 
 def _plan_file(client, result, working: Path) -> Path | None:
@@ -321,39 +322,6 @@ async def export(request: Request) -> Response:
     return to(f"/jobs/{ui.jobs.start(job, work)}")
 
 
-# -- history ------------------------------------------------------------------------------
-
-
-async def history(request: Request) -> Response:
-    ui = _ui(request)
-    log = AuditLog()
-    email = request.query_params.get("email", "").strip()
-    changes = find_changes(log, email, limit=100) if email else []
-    listed = []
-    here = {job.run_id: job for job in ui.jobs.all.values() if job.running and job.run_id}
-    for run in recent_runs(log, None, 50):
-        report = Path(str(run.get("report") or ""))
-        source = (run.get("input") or {}).get("path")
-        resumable = (run.get("command") in ("import", "sync", "undo", "apply") and not run.get("dry_run")
-                     and (run.get("event") != "end" or run.get("exit_status") in (4, 130, 143))
-                     and bool(source) and bool(ui.account)  # and its journal still waits (no one finished it)
-                     and waits_for_resume(source, ui.account.account_id))
-        listed.append({**run, "report_link": ui.offer(report) if run.get("report") and report.is_file() else None,
-                       "undoable": run.get("event") == "end" and any((run.get("counts") or {}).get(s)
-                                                                        for s in ("added", "removed")),
-                       "resumable": resumable and run["run_id"] not in here,
-                       "going": here.get(run["run_id"])})
-    return render(request, "history.html", runs=listed, email=email, changes=changes, log=log.path)
-
-
-async def undo_run_page(request: Request) -> Response:
-    """Preview the undo of a run (a dry run of its undo file), then apply it through the plan step."""
-    await posted(request)
-    ui = _ui(request)
-    _account(ui)
-    return to(f"/jobs/{_undo_plan(ui, request.path_params['run'])}")
-
-
 def _undo_plan(ui: Ui, run_id: str) -> str:
     from ..jobs.revert import find_run
 
@@ -361,25 +329,6 @@ def _undo_plan(ui: Ui, run_id: str) -> str:
     ws = open_workspace(ui, f"undo-{target.run_id}", "undo", ui_dir(), target.undo, target.undo.name)
     ws.target = target
     return start_run(ui, ws, True, ImportOptions(dry_run=True, max_remove=ui.account.settings.max_remove))
-
-
-async def resume_run(request: Request) -> Response:
-    """Finish an interrupted run (of the page or the command line) of an import file."""
-    await posted(request)
-    ui = _ui(request)
-    account = _account(ui)
-    run = audit_runs(AuditLog().records()).get(request.path_params["run"])
-    if run is None:
-        raise InputError("No such run in the audit log.")
-    path = Path(str((run.get("input") or {}).get("path") or ""))
-    if run.get("command") != "import" or not path.is_file():
-        raise InputError(f"Resume run {run.get('run_id')} from the command line: bulkmail {run.get('command')} … "
-                         "--resume (the page resumes imports whose file is still there).")
-    if run.get("account") != account.account_id or run.get("service") != account.service:
-        raise InputError(f"Run {run.get('run_id')} ran on account {run.get('account')} at {run.get('service')}; log in "
-                         "to that account first. Nothing was sent.")
-    ws = open_workspace(ui, f"resume-{run.get('run_id')}", "resume", ui_dir(), path, path.name)
-    return to(f"/jobs/{start_run(ui, ws, False, ImportOptions(resume=True))}")
 
 
 async def undo_preview(request: Request) -> Response:
@@ -399,6 +348,4 @@ def routes() -> list[Route]:
             Route("/w/{ws}/undo", undo_preview, methods=["POST"]),
             Route("/jobs/{job}", job_page), Route("/jobs/{job}/progress", job_progress),
             Route("/jobs/{job}/cancel", job_cancel, methods=["POST"]),
-            Route("/export", export_page), Route("/export", export, methods=["POST"]),
-            Route("/history", history), Route("/history/{run}/undo", undo_run_page, methods=["POST"]),
-            Route("/history/{run}/resume", resume_run, methods=["POST"])]
+            Route("/export", export_page), Route("/export", export, methods=["POST"])]

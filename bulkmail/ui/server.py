@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import InputError
 from . import app as steps
-from . import runs
+from . import history, runs
 from .app import Account, Ui
 from .jobs import Job
 from .security import Gate, Guard
@@ -70,8 +70,8 @@ def create_app(gate: Gate, account: Account | None = None, profile: str | None =
         yield
         ui.stopped = ui.jobs.stop_all()  # Ctrl-C: runs stop cleanly, reports written, journals kept
 
-    routes = [*steps.routes(), *runs.routes(), Mount("/static", StaticFiles(directory=steps.HERE / "static"),
-                                                     name="static")]
+    static = Mount("/static", StaticFiles(directory=steps.HERE / "static"), name="static")
+    routes = [*steps.routes(), *runs.routes(), *history.routes(), static]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=steps.ERRORS)
     app.state.ui = ui
     app.add_middleware(Guard, gate=gate)
