@@ -45,7 +45,8 @@ def audited(command: str, client: Client, **facts) -> Iterator[tuple[Run, dict]]
         outcome.update(exit_status=int(ExitStatus.INTERRUPTED), error="Interrupted.")
         raise
     finally:
-        current.settling = False
+        # settling stays on: a signal that comes once the work is done (while the result is told)
+        # only sets the cancel flag, and the run ends with the status of what it did.
         try:
             run.end(**outcome)
         except OSError as exc:
