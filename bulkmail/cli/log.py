@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import errno
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from ..audit import AuditLog, Run, find_changes, recent_runs
-from ..errors import BulkmailError, DiskFull, ExitStatus, InputError
+from ..audit import AuditLog, Run, begin, find_changes, recent_runs
+from ..errors import BulkmailError, ExitStatus
 from .context import echo, record, say, state
 from .options import output_options
 
@@ -24,14 +23,8 @@ def audited(command: str, client: Client, **facts) -> Iterator[tuple[Run, dict]]
     """Write the run's start record now (a log that cannot be written stops the run before
     anything is sent) and its end record after, with what the caller put in the dict (and the
     error, when one escapes)."""
-    log = AuditLog()
-    run = Run(log, command, service=client.base_url, account=client.account_id, profile=client.profile, **facts)
-    try:
-        run.start()
-    except OSError as exc:
-        error = DiskFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else InputError
-        raise error(f"Cannot write the audit log {log.path}: {exc.strerror or exc}. Nothing was sent. Free some space, "
-                    "or set BULKMAIL_AUDIT_LOG to a file you can write.") from None
+    run = begin(command, client, **facts)
+    log = run.log
     record(run_id=run.run_id)
     outcome: dict = {}
     current = state()

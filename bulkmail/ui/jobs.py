@@ -5,7 +5,6 @@ them)."""
 
 from __future__ import annotations
 
-import errno
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,10 +12,10 @@ from typing import Callable
 
 from ..api.client import Client
 from ..api.retry import Retry
-from ..audit import AuditLog, Run
+from ..audit import begin
 from ..cancel import Cancel
 from ..config import ConnectionSettings, credentials_hint
-from ..errors import BulkmailError, DiskFull, ExitStatus, InputError, Interrupted
+from ..errors import BulkmailError, ExitStatus, InputError, Interrupted
 from ..progress import Progress
 
 # How long Ctrl-C waits for the runs it cancelled to settle what is in flight and write their reports.
@@ -132,15 +131,7 @@ class Audited:
     """A run's start and end records in the audit log, as `bulkmail log` reads them."""
 
     def __init__(self, command: str, client: Client, **facts):
-        log = AuditLog()
-        self.run = Run(log, command, service=client.base_url, account=client.account_id, profile=client.profile,
-                       front_end="ui", **facts)
-        try:
-            self.run.start()
-        except OSError as exc:
-            error = DiskFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else InputError
-            raise error(f"Cannot write the audit log {log.path}: {exc.strerror or exc}. Nothing was sent. Free some "
-                        "space, or set BULKMAIL_AUDIT_LOG to a file you can write.") from None
+        self.run = begin(command, client, front_end="ui", **facts)
 
     def end(self, **outcome) -> None:
         try:
