@@ -73,7 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with its status."""
     if argv is None and os.environ.get("_BULKMAIL_COMPLETE"):  # shell completion: click answers and exits
         cli.main(prog_name="bulkmail")
-    sys.exit(run(argv))
+    code = run(argv)
+    # The work is done and told: a signal now (the process is on its way out) must not turn a
+    # finished run into a killed one.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
