@@ -43,7 +43,7 @@ def tally(result) -> list[tuple[str, int]]:
     return [(str(s), counts[s]) for s in STATUSES if counts[s]]
 
 
-def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, report: Path):
+def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, report: Path, facts: dict):
     """One run of the change pipeline for this kind of file (as its command would run it)."""
     if ws.kind == "undo":
         from ..jobs.revert import find_run, undo_run
@@ -53,9 +53,9 @@ def _change(ws, client, working: Path, options: ImportOptions, hooks: Hooks, rep
         from ..files.reading import read_table
         from ..jobs.sync import sync
         table = read_table(working, None, None, hidden_rows=True)  # a roster's hidden rows count
-        return sync(client, table, ws.sync, options, hooks, report=report, source=working)
+        return sync(client, table, ws.sync, options, hooks, report=report, source=working, facts=facts)
     table, rows = load(working, ws.reading())
-    return run_change(client, table, rows, options, hooks, report=report, source=working)
+    return run_change(client, table, rows, options, hooks, report=report, source=working, facts=facts)
 
 
 def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: dict | None = None) -> str:
@@ -69,28 +69,29 @@ def start_run(ui: Ui, ws, dry_run: bool, options: ImportOptions, confirmed: dict
     def work(job: Job):
         with ws.lock:
             working, count = ws.working_file(), len(ws.rows)
-        if confirmed and file_hash(working) != confirmed["sha256"]:
+        source = input_facts(working, count)  # the working copy is hashed once per run
+        if confirmed and source["sha256"] != confirmed["sha256"]:
             raise Refused("The rows changed since the plan you confirmed (a cell edited, a row deleted). Nothing was "
                           "sent. Make the plan again: it shows what the rows now ask.")
         confirm = _as_confirmed(confirmed)
         client = connect(account.settings, job.cancel)
         try:
             report = default_output(Path(ws.name), "plan" if dry_run else "results")
-            facts = {"input": input_facts(working, count), "dry_run": dry_run, "resume": options.resume}
+            facts = {"input": source, "dry_run": dry_run, "resume": options.resume}
             if ws.kind == "undo":
                 facts["undoes"] = ws.target.run_id
             audit = Audited(COMMANDS[ws.kind], client, **facts)
             job.run_id = audit.run.run_id
             hooks = Hooks(watch=job.watch, confirm=None if dry_run else confirm, audit=None if dry_run else audit.run)
             try:
-                result = _change(ws, client, working, options, hooks, report)
+                result = _change(ws, client, working, options, hooks, report, source)
             except Exception as err:  # the run's end is logged whatever stopped it
                 audit.end(exit_status=int(getattr(err, "exit_status", 1)), error=str(err))
                 raise
             audit.end(**run_outcome(result))
             if dry_run:
                 ws.plan = {"result": result, "report": result.report, "plan": _plan_file(client, result, working),
-                           "when": timestamp(), "sha256": file_hash(working),
+                           "when": timestamp(), "sha256": source["sha256"],
                            "changes": {(r.key, r.action) for r in result.rows
                                        if r.status in (WOULD_ADD, WOULD_REMOVE)}}
             else:
