@@ -96,7 +96,7 @@ def test_a_shared_string_bomb_is_refused_before_the_table_is_built(bulkmail, tmp
 def test_the_text_budget_counts_every_cell_that_shows_a_shared_string(tmp_path, monkeypatch):
     monkeypatch.setattr(workbook, "MAX_TEXT", 100_000)  # the same rule at a testable size
     path = _shared_string_bomb(tmp_path / "b.xlsx", 3)
-    assert len(read_table(path).frame) == 3  # 96,000 characters: within
+    assert len(read_table(path)) == 3  # 96,000 characters: within
     path = _shared_string_bomb(tmp_path / "c.xlsx", 4)
     with pytest.raises(InputError, match=r"^Refusing c.xlsx: sheet 'Sheet' would expand to more than 100,000 "):
         read_table(path)
@@ -130,12 +130,12 @@ def _with_cells(path, cells: dict[str, object]):
 
 def test_the_grid_budget_counts_every_cell_from_a1_to_the_farthest_value(tmp_path, monkeypatch):
     monkeypatch.setattr(workbook, "MAX_CELLS", 50)  # the same rule at a testable size
-    assert len(read_table(_with_cells(tmp_path / "in.xlsx", {"E10": "x"})).frame) == 3  # 10 rows by 5 columns
+    assert len(read_table(_with_cells(tmp_path / "in.xlsx", {"E10": "x"}))) == 3  # 10 rows by 5 columns
     with pytest.raises(InputError, match=r"^Refusing out.xlsx: sheet 'Sheet' would expand to more than 50 cells \(its "
                                          r"cells reach row 11 and column E: a grid of 55 cells, nearly all empty\)"):
         read_table(_with_cells(tmp_path / "out.xlsx", {"E11": "x"}))
     # a cell that is only formatted holds nothing: the values reader builds no grid to it
-    assert len(read_table(_with_cells(tmp_path / "styled.xlsx", {"CV900000": None})).frame) == 2
+    assert len(read_table(_with_cells(tmp_path / "styled.xlsx", {"CV900000": None}))) == 2
 
 
 def test_cells_and_rows_without_a_reference_count_where_they_land(tmp_path, monkeypatch):
@@ -192,7 +192,7 @@ def test_the_ods_budget_counts_repeats_up_to_the_last_value_only(tmp_path, monke
     empty = ('<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
              'table:number-columns-repeated="1024"/></table:table-row>')
     table = read_table(write_ods(tmp_path / "fine.ods", ACTIONS, empty))
-    assert table.frame["email"].tolist() == ["a@acme.com", "b@acme.com"]
+    assert table.column("email") == ["a@acme.com", "b@acme.com"]
 
 
 def test_an_ods_whose_content_expat_refuses_is_not_read_unchecked(tmp_path):

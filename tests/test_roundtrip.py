@@ -29,7 +29,7 @@ NAMES = ["=1+2", "@cmd", '\t=HYPERLINK("http://evil","x")', "-5", "+44 20 7946 0
 def _round_trip(folder, suffix: str, values: list[str]) -> list[str]:
     path = folder / f"t{suffix}"
     write_table(path, ["email", "value"], [{"email": f"u{n}@acme.com", "value": v} for n, v in enumerate(values)])
-    return read_table(path).frame["value"].tolist()
+    return read_table(path).column("value")
 
 
 @quick
@@ -100,7 +100,7 @@ def test_a_retried_report_carries_the_inputs_own_cells_unchanged(bulkmail, sandb
     assert bulkmail("validate", "w.csv", "--report", "first.xlsx").code == 1
     assert bulkmail("validate", "first.xlsx", "--only", "invalid", "--report", "second.csv").code == 1
     assert [line["note"] for line in read_report(tmp_path / "second.csv")] == ["'=SUM(A1)", "''@x"]
-    assert read_table(tmp_path / "second.csv").frame["note"].tolist() == ["=SUM(A1)", "'@x"]
+    assert read_table(tmp_path / "second.csv").column("note") == ["=SUM(A1)", "'@x"]
 
 
 # A lone surrogate: the service can send one in JSON ("\ud83d" without its pair); UTF-8 cannot encode it.

@@ -42,7 +42,7 @@ def test_filled_template_reads_with_every_field_mapped(tmp_path):
     book.save(path)
     sheet = read_table(path)
     assert sheet.name == "Mailboxes" and set(sheet.fields) == {"action", "email_address", "executive", "realname"}
-    assert list(sheet.frame.index) == [2]
+    assert sheet.numbers == [2]
 
 
 def test_template_command_writes_the_file(bulkmail, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -87,17 +86,17 @@ CORPUS = ["bob@acme.com", "first.last@sub.acme.co.uk", "a+tag@acme.com", "o'brie
 
 
 def test_fast_path_never_accepts_what_email_validator_refuses_on_a_corpus():
-    vouched = fast_ok(pd.Series(CORPUS))
+    vouched = fast_ok(CORPUS)
     for address, fast in zip(CORPUS, vouched):
         if fast:
             assert address_problem(address) == "", address
-    assert vouched.sum() >= 6  # and it does take the common cases
+    assert sum(vouched) >= 6  # and it does take the common cases
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.from_regex(r"[A-Za-z0-9_%+'.-]{1,70}@([A-Za-z0-9-]{1,66}\.){1,3}[A-Za-z0-9-]{1,26}", fullmatch=True))
 def test_fast_path_agrees_with_email_validator_on_generated_addresses(address):
-    if fast_ok(pd.Series([address])).iloc[0]:
+    if fast_ok([address])[0]:
         assert address_problem(address) == ""
 
 

@@ -199,13 +199,13 @@ def sync_command(roster, sheet, mapping, scope, keep, add_only, remove_only, max
         claim_output(undo_path(report), "the undo file", inputs=inputs, force=force)
     # A roster's hidden rows are read: left out, their mailboxes would be removed.
     table = read_table(roster, sheet, parse_mapping(mapping), hidden_rows=True)
-    report_reading(table, len(table.frame))
+    report_reading(table, len(table))
     settings = settings_for(base_url=base_url)
     options = SyncOptions(scope=tuple(scope), keep=tuple(keep), add_only=add_only, remove_only=remove_only,
                           max_remove=max_remove, allow_mass_remove=allow_mass_remove, skip_invalid=skip_invalid)
     importing = ImportOptions(dry_run=dry_run, batch_size=batch_size, resume=resume, fresh=fresh, plan_out=plan_out)
     client = connect(settings, concurrency, retries)
-    facts = input_facts(roster, len(table.frame))
+    facts = input_facts(roster, len(table))
     record(input=facts)
     with audited("sync", client, input=facts, dry_run=dry_run, resume=resume) as (run, outcome):
         result = sync(client, table, options, importing, hooks(client, [], yes, None if dry_run else run),

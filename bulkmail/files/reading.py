@@ -6,26 +6,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import os
 import re
 import zipfile
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Iterable, Iterator
 from xml.parsers.expat import ExpatError
 
-import pandas as pd
-
 from ..errors import InputError
-from .cells import BLANKS, unmark
+from .cells import BLANKS, MARK, unmark
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
-from .sheet import Sheet, whole_cells
+from .sheet import Sheet
 from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
 
 EXCEL_MAX_ROWS = 1_048_576
 BLANK_LIST = list(BLANKS)
 EXCEL_MAX_CELL = 32_767
+# A CSV cell is bounded by its file, as it was when pandas read CSV (csv's default stops at 128 KiB).
+csv.field_size_limit(2**31 - 1)
 # Refuse XLSX files that would unpack to absurd sizes before any XML is parsed (zip bombs).
 XLSX_MAX_UNPACKED = 2 * 1024**3
 XLSX_MAX_RATIO = 200
@@ -55,7 +57,7 @@ def read_table(path: str | os.PathLike, sheet: str | None = None, mapping: dict[
 
 
 def _read_stdin(mapping: dict[str, str], sheet: str | None) -> Sheet:
-    """CSV from standard input, spooled to a private temporary file (pandas and the encoding
+    """CSV from standard input, spooled to a private temporary file (the reader and the encoding
     check read a file, and the input may be larger than memory should hold)."""
     import shutil
     import sys
@@ -148,27 +150,72 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> Sheet:
         notes.append(f"header on row {lines_skipped + 1}")
     notes.append(f"delimiter {delimiter!r}")
     try:
-        frame = pd.read_csv(path, encoding=encoding, skiprows=skip, sep=delimiter, header=None, dtype=str,
-                            keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL, engine="c")
-    except pd.errors.ParserError as exc:
-        found = re.search(r"line (\d+), saw (\d+)", str(exc))
-        quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
-        if quote:
-            row = int(quote.group(1)) + 1 - (skip - lines_skipped)  # pandas counts the skipped lines here
-            column = _quote_column(path, encoding, delimiter, skip, lines[above] if lines else "")
-            raise InputError(f"Cannot read {path.name}: row {row} opens a quote (\"){column} that is never closed. "
-                             "Close it or remove it in that row.") from None
-        where = f"row {int(found.group(1)) + lines_skipped} has {found.group(2)} cells, more than the header" if found else str(exc)
-        raise InputError(f"Cannot read {path.name}: {where}. Check the delimiter and the quotes in that row.") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path.name} is empty: it has no header row. Start from 'bulkmail template'.") from None
+        return _finish(path, None, _Records(path, encoding, delimiter, skip), 1 + lines_skipped, mapping, notes)
+    except _OpenQuote as open_quote:
+        row = open_quote.number + lines_skipped
+        column = _quote_column(path, encoding, delimiter, skip, lines[above] if lines else "")
+        raise InputError(f"Cannot read {path.name}: row {row} opens a quote (\"){column} that is never closed. "
+                         "Close it or remove it in that row.") from None
+    except _TooWide as wide:
+        raise InputError(f"Cannot read {path.name}: row {wide.number + lines_skipped} has {wide.cells} cells, more "
+                         "than the header. Check the delimiter and the quotes in that row.") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name} is not valid {encoding} (byte {exc.start}). Save it again as 'CSV UTF-8'.") from None
-    if len(frame) > EXCEL_MAX_ROWS:
-        raise InputError(f"{path.name} has {len(frame)} rows, more than Excel's {EXCEL_MAX_ROWS}: "
-                         "split it into smaller files.")
-    frame.index = frame.index + 1 + lines_skipped
-    return _finish(path, None, frame.fillna(""), mapping, notes)
+
+
+class _OpenQuote(Exception):
+    def __init__(self, number: int):
+        self.number = number  # the record that opens it, counted from 1 after the skipped lines
+
+
+class _TooWide(Exception):
+    def __init__(self, number: int, cells: int):
+        self.number, self.cells = number, cells
+
+
+class _Records:
+    """A CSV file's records, as Excel shows them: the first record sets the width (a longer one
+    is an error, a shorter one is padded), and a quote left open at the end of the file is an
+    error, not one last cell holding the rest of the file (csv's lenient reading of it)."""
+
+    def __init__(self, path: Path, encoding: str, delimiter: str, skip: int):
+        self.path, self.encoding, self.delimiter, self.skip = path, encoding, delimiter, skip
+
+    def __iter__(self):
+        with open(self.path, encoding=self.encoding, newline="") as handle:
+            for _ in range(self.skip):
+                handle.readline()
+            reader = csv.reader(handle, delimiter=self.delimiter)
+            width, count, start, ended = None, 0, 0, 0
+            for record in reader:
+                count += 1
+                start, ended = ended + 1, reader.line_num  # the physical lines of this record
+                if width is None:
+                    width = len(record)
+                elif len(record) > width:
+                    raise _TooWide(count, len(record))
+                yield record
+        if count and self._left_open(start, ended - start + 1):
+            raise _OpenQuote(count)
+
+    def _left_open(self, start: int, lines: int) -> bool:
+        """Whether the last record (from line ``start``, ``lines`` long) ends inside a quote."""
+        with open(self.path, "rb") as handle:  # the usual file: no quote on its one-line last record
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4096))
+            tail = handle.read().rstrip(b"\r\n")
+        whole = size <= 4096 or b"\n" in tail or b"\r" in tail
+        last_line = tail.splitlines()[-1] if tail else b""
+        if lines == 1 and whole and b'"' not in last_line:
+            return False
+        with open(self.path, encoding=self.encoding, newline="") as handle:
+            last = itertools.islice(handle, self.skip + start - 1, None)
+            try:
+                for _ in csv.reader(last, delimiter=self.delimiter, strict=True):
+                    pass
+            except csv.Error as exc:  # strict reading says what lenient reading glossed over
+                return "unexpected end of data" in str(exc)
+        return False
 
 
 def _quote_column(path: Path, encoding: str, delimiter: str, skip: int, header: str) -> str:
@@ -301,9 +348,9 @@ def _read_sheet(path: Path, book, name: str, mapping: dict[str, str], facts: She
     rows = _values(path, book, name, skip_empty_area=False)
     if len(rows) > EXCEL_MAX_ROWS:
         raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
-    frame = pd.DataFrame([[_xlsx_text(v) for v in row] for row in rows], dtype=str).fillna("")
-    frame.index = frame.index + 1
-    result = _finish(path, name, frame, mapping, [f"sheet '{name}'"], facts.verbatim)
+    width = max(map(len, rows), default=0)
+    result = _finish(path, name, ([_xlsx_text(v) for v in row] for row in rows), 1, mapping, [f"sheet '{name}'"],
+                     facts.verbatim, width)
     tell_facts(result, facts, hidden_rows)
     return result
 
@@ -312,42 +359,62 @@ def _email_headers(mapping: dict[str, str]) -> set[str]:
     return {normalise_header(h) for h in mapping.values()} | set(ALIASES["email_address"])
 
 
-def _find_header(frame: pd.DataFrame, mapping: dict[str, str]) -> int:
-    """Index label of the header row: the first of the first 20 non-blank rows naming an email
-    column (title rows above a table are common in HR sheets), else the first non-blank row."""
+def _find_header(head: list[list[str]], mapping: dict[str, str]) -> int:
+    """Where the header row is among the first rows: the first of the first 20 non-blank rows
+    naming an email column (title rows above a table are common in HR sheets), else the first
+    non-blank row; -1 when there is none."""
     wanted = _email_headers(mapping)
-    candidates = [label for label, row in frame.head(40).iterrows() if any(str(v).strip(BLANKS) for v in row)][:20]
+    candidates = [at for at, row in enumerate(head) if any(v.strip(BLANKS) for v in row)][:20]
     if not candidates:
         return -1
-    for label in candidates:
-        if any(normalise_header(v) in wanted for v in frame.loc[label]):
-            return label
-    return candidates[0]
+    return next((at for at in candidates if any(normalise_header(v) in wanted for v in head[at])), candidates[0])
 
 
-def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str, str], notes: list[str],
-            verbatim: set[tuple[int, int]] | None = None) -> Sheet:
-    """The table below the header row, as text. ``verbatim``: the XLSX cells to take whole (the
-    quote prefix marks them); None for CSV, whose marked cells lose exactly their one apostrophe."""
+CHUNK = 8192  # rows cleaned at a time: column by column (fast), without a second copy of the file
+
+
+def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: int, mapping: dict[str, str],
+            notes: list[str], verbatim: set[tuple[int, int]] | None = None, width: int | None = None) -> Sheet:
+    """The table below the header row, as text. ``records`` are the rows as read, the first of
+    them row ``first``; ``width`` the number of columns (default: the first row's). ``verbatim``:
+    the XLSX cells to take whole (the quote prefix marks them); None for CSV, whose marked cells
+    lose exactly their one apostrophe."""
     where = f"sheet '{name}' of {path.name}" if name else path.name
-    header_at = _find_header(frame, mapping)
+    records = iter(records)
+    head = list(itertools.islice(records, 40))
+    header_at = _find_header(head, mapping)
     if header_at == -1:
         raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
-    headers = _headers(frame.loc[header_at], header_at, verbatim)
-    body = frame.loc[frame.index > header_at].copy()  # copies cell pointers, not the strings
-    body.columns = headers
-    for position, column in enumerate(headers):
-        body[column] = _column_text(body[column], position, column, where, verbatim)
-    body = body[(body != "").any(axis=1)]  # blank and formatted-but-empty rows
-    body = body.loc[:, [h for h in headers if not (h.startswith("column ") and (body[h] == "").all())]]
-    fields = resolve_fields(list(body.columns), mapping, where)
-    from_report = set(REPORT_COLUMNS) <= set(body.columns)
+    width = len(head[0]) if width is None else width
+    headers = _headers(_padded(head[header_at], width), first + header_at, verbatim)
+    numbers, cells, shared = [], [], [{} for _ in headers]
+    number = first + header_at + 1
+    for chunk in _chunks(itertools.chain(head[header_at + 1:], records), CHUNK):
+        if number - first + len(chunk) > EXCEL_MAX_ROWS:
+            raise InputError(f"{path.name} has {number - first + len(chunk) + sum(1 for _ in records)} rows, more "
+                             f"than Excel's {EXCEL_MAX_ROWS}: split it into smaller files.")
+        span = range(number, number + len(chunk))
+        number += len(chunk)
+        if not width:
+            continue
+        columns = zip(*(_padded(r, width) for r in chunk))
+        columns = [_column_text(values, position, span, shared[position], headers[position], where, verbatim)
+                   for position, values in enumerate(columns)]
+        rows = list(zip(*columns))
+        filled = list(map(any, rows))  # blank and formatted-but-empty rows are left out
+        numbers += itertools.compress(span, filled)
+        cells += itertools.compress(rows, filled)
+    positions = headers
+    headers, cells = _without_empty_columns(headers, cells)
+    fields = resolve_fields(headers, mapping, where)
+    from_report = set(REPORT_COLUMNS) <= set(headers)
     if from_report:  # retrying a report's rows: they keep the row numbers of the original file
-        numbers = pd.to_numeric(body["row"], errors="coerce")
-        body.index = [int(n) if n == n else label for n, label in zip(numbers, body.index)]
+        at = headers.index("row")
+        numbers = [int(float(c[at])) if _NUMBER.fullmatch(c[at]) else n for n, c in zip(numbers, cells)]
         notes.append("a results report: row numbers from its row column")
-    table = Sheet(path, name, body, fields, notes, from_report, positions=headers)
-    addresses = [h for h in body.columns if normalise_header(h) in ALIASES["email_address"]]
+    table = Sheet(path, name, headers, numbers, cells, fields, notes, from_report,
+                  positions=positions)
+    addresses = [h for h in headers if normalise_header(h) in ALIASES["email_address"]]
     if "email_address" not in mapping and len(addresses) > 1:
         chosen = fields["email_address"]
         others = [h for h in addresses if h != chosen]
@@ -356,7 +423,27 @@ def _finish(path: Path, name: str | None, frame: pd.DataFrame, mapping: dict[str
     return table
 
 
-def _headers(cells, header_at: int, verbatim: set[tuple[int, int]] | None) -> list[str]:
+_NUMBER = re.compile(r"[0-9]{1,9}(?:\.0*)?")
+
+
+def _padded(record: list[str], width: int) -> list[str]:
+    return record if len(record) == width else (list(record) + [""] * width)[:width]
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _without_empty_columns(headers: list[str], cells: list[tuple]) -> tuple[list[str], list[tuple]]:
+    """Columns without a header and without a value are no columns (a sheet's formatted range)."""
+    keep = [at for at, h in enumerate(headers) if not h.startswith("column ") or any(c[at] for c in cells)]
+    if len(keep) == len(headers):
+        return headers, cells
+    return [headers[at] for at in keep], [tuple(c[at] for at in keep) for c in cells]
+
+
+def _headers(cells: list[str], header_at: int, verbatim: set[tuple[int, int]] | None) -> list[str]:
     """The header row's names: stripped, a name for an empty one, repeats numbered."""
     headers, seen = [], {}
     for position, value in enumerate(cells):
@@ -368,25 +455,27 @@ def _headers(cells, header_at: int, verbatim: set[tuple[int, int]] | None) -> li
     return headers
 
 
-def _column_text(values: pd.Series, position: int, column: str, where: str,
-                 verbatim: set[tuple[int, int]] | None) -> pd.Series:
-    """One column as text, spaces (NBSP and zero-width ones too) stripped, marked cells whole."""
-    values = values.astype(str)
-    whole = whole_cells(values, position, verbatim)
-    # Strip only the cells that need it: new strings for every cell would hold the file twice.
-    padded = values.str[:1].isin(BLANK_LIST) | values.str[-1:].isin(BLANK_LIST)
-    if len(whole):
-        padded &= ~values.index.isin(whole.index)
-    if padded.any():
-        values = values.mask(padded, values[padded].str.strip(BLANKS))
-    if len(whole):
-        values = values.copy()
-        values.loc[whole.index] = whole
-    # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
-    # brings back as the service held it), and is bounded by the file's size.
-    if verbatim is not None and len(values):
-        lengths = values.str.len()
-        if lengths.max() > EXCEL_MAX_CELL:
-            raise InputError(f"{where}, row {lengths.idxmax()}, column '{column}': the cell is longer than Excel's "
+def _column_text(values: tuple[str, ...], position: int, span: range, shared: dict, column: str, where: str,
+                 verbatim: set[tuple[int, int]] | None) -> list[str]:
+    """One column of a chunk of rows (numbered ``span``) as text: spaces (NBSP and zero-width
+    ones too) stripped, marked cells whole. A column of few values shares one string per value
+    (``shared``): a million rows of 'add' are then one string, not a million."""
+    text = list(map(str.strip, values, itertools.repeat(BLANKS)))  # an unstripped cell stays the same string
+    if verbatim is None:
+        if f"\n{MARK}" in "\n" + "\n".join(values):  # a cell may start with the mark: look at each
+            for at, value in enumerate(values):
+                if value[:1] == MARK and (whole := unmark(value)) is not None:
+                    text[at] = whole
+    else:
+        for row, at in verbatim:
+            if at == position and row in span:
+                text[row - span.start] = values[row - span.start]
+        # Excel's own limit, for a workbook; a CSV cell may be longer (a name bulkmail's undo file
+        # brings back as the service held it), and is bounded by the file's size.
+        if max(map(len, text), default=0) > EXCEL_MAX_CELL:
+            longest = max(range(len(text)), key=lambda at: len(text[at]))
+            raise InputError(f"{where}, row {span[longest]}, column '{column}': the cell is longer than Excel's "
                              f"{EXCEL_MAX_CELL} characters. Fix that cell.")
-    return values
+    if len(set(text)) * 4 <= len(text):
+        text = list(map(shared.setdefault, text, text))
+    return text

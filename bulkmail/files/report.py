@@ -49,14 +49,14 @@ def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
     skip = {sheet.fields.get("action"), sheet.fields["email_address"]}
     if sheet.from_report:
         skip |= set(ours)
-    renamed = {c: (f"{c} (input)" if c in ours else c) for c in sheet.frame.columns if c not in skip}
+    renamed = {c: (f"{c} (input)" if c in ours else c) for c in sheet.columns if c not in skip}
     return ours + list(renamed.values()), renamed
 
 
 def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[dict]:
     """Each row's report line: its outcome, then its own input cells as they were read."""
     _, renamed = report_columns(sheet)
-    columns = list(sheet.frame.columns)
+    columns = sheet.columns
     where = [columns.index(c) for c in renamed]
     for row in rows:
         values = [row.cells[i] if i < len(row.cells) else "" for i in where]

@@ -1,24 +1,28 @@
 """What was read from an input file: its rows as text, which column holds which field, and
-what the user must be told about how it was read."""
+what the user must be told about how it was read.
+
+Plain lists, not a DataFrame: reading a CSV should cost neither pandas' import (a quarter of a
+second, more than the rest of a small import) nor a second copy of every row."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-import pandas as pd
-
-from .cells import MARK, unmark
 from .paths import STDIO
 
 
 @dataclass
 class Sheet:
-    """What was read: every input column as text, indexed by the row number Excel shows."""
+    """What was read: every input column as text, each data row under the row number Excel shows."""
 
     path: Path
     name: str | None
-    frame: pd.DataFrame
+    columns: list[str]  # the table's headers, in order
+    numbers: list[int]  # each data row's number (Excel's; a report read back: its `row` column)
+    cells: list[tuple[str, ...]]  # each data row's cells, in the order of ``columns``
     fields: dict[str, str]  # canonical field -> the input's own header
     notes: list[str] = field(default_factory=list)  # what was detected, for -v
     from_report: bool = False  # a results report read back: its `row` column gives the row numbers
@@ -29,17 +33,26 @@ class Sheet:
     blank_cells: dict[tuple[int, str], str] = field(default_factory=dict)
     positions: list[str] = field(default_factory=list)  # the header of each column, from A on
 
+    def __len__(self) -> int:
+        return len(self.numbers)
+
     @property
     def where(self) -> str:
         if str(self.path) == STDIO:
             return "standard input"
         return f"sheet '{self.name}' of {self.path.name}" if self.name else str(self.path.name)
 
+    def column(self, header: str) -> list[str]:
+        """One column's cells, top to bottom."""
+        at = self.columns.index(header)
+        return [cells[at] for cells in self.cells]
 
-def whole_cells(values: pd.Series, position: int, verbatim: set[tuple[int, int]] | None) -> pd.Series:
-    """The cells of one column to take whole, as the text they stand for, indexed by row."""
-    if verbatim is None:
-        marked = values[values.str[:1] == MARK]
-        return marked.map(unmark).dropna() if len(marked) else marked
-    rows = [r for r, c in verbatim if c == position and r in values.index]
-    return values.loc[rows] if rows else values.iloc[:0]
+    def rows(self, keep: Callable[[int, tuple[str, ...]], bool]) -> Sheet:
+        """A copy holding only the rows ``keep(number, cells)`` says yes to."""
+        kept = [(n, c) for n, c in zip(self.numbers, self.cells) if keep(n, c)]
+        return dataclasses.replace(self, numbers=[n for n, _ in kept], cells=[c for _, c in kept])
+
+    def with_column(self, header: str, value: str) -> Sheet:
+        """A copy with one more column, holding ``value`` in every row."""
+        return dataclasses.replace(self, columns=[*self.columns, header],
+                                   cells=[(*cells, value) for cells in self.cells])

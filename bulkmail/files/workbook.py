@@ -254,8 +254,7 @@ def _position(attributes: bytes) -> list[tuple[int, int]]:
 def tell_facts(table: Sheet, facts: SheetFacts, hidden_rows: bool) -> None:
     """Hidden rows (left out unless ``hidden_rows``), formulas without a saved value and merged
     cells within the table: said as notices, and the empty cells they explain named."""
-    frame = table.frame
-    rows = set(frame.index)
+    rows = set(table.numbers)
     hidden = [r for r in facts.hidden_rows if r in rows]
     if hidden:
         how = "hidden by a filter" if facts.filtered else "hidden"
@@ -265,7 +264,9 @@ def tell_facts(table: Sheet, facts: SheetFacts, hidden_rows: bool) -> None:
         if hidden_rows:
             table.notices.append(f"{what} and {'is' if one else 'are'} read too.")
         else:
-            table.frame = frame.drop(index=hidden)
+            left_out = set(hidden)
+            kept = table.rows(lambda number, _: number not in left_out)
+            table.numbers, table.cells = kept.numbers, kept.cells
             table.notices.append(f"{what} and left out; pass --hidden-rows to read {'it' if one else 'them'}.")
     headers = table.positions
     first = min(rows, default=0)

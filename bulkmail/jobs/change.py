@@ -7,7 +7,6 @@ owned by run_change()."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,7 +79,8 @@ def load(path: str | os.PathLike, reading: ReadOptions = ReadOptions()) -> tuple
         if not table.from_report:
             raise InputError(f"--only keeps rows of a results report by their status, and {table.where} is not "
                              f"one (it has no {', '.join(REPORT_COLUMNS)} columns). Leave --only out.")
-        table = dataclasses.replace(table, frame=table.frame[table.frame["status"].isin(reading.only)])
+        status = table.columns.index("status")
+        table = table.rows(lambda _, cells: cells[status] in reading.only)
     return table, validate(table, reading.action, reading.domains)
 
 

@@ -67,12 +67,13 @@ def _id(value) -> str:
 def read_snapshot(path: str | os.PathLike) -> Snapshot:
     """An export file (bulkmail's, or any with a recognised address column)."""
     sheet = read_table(path, hidden_rows=True)  # an inventory is all its rows, filtered or not
-    frame, fields = sheet.frame, sheet.fields
+    fields = sheet.fields
     snapshot = Snapshot(sheet.where, has_executive="executive" in fields, has_realname="realname" in fields)
-    ids = frame["id"] if "id" in frame.columns else [""] * len(frame)
-    executive = frame[fields["executive"]] if "executive" in fields else [""] * len(frame)
-    names = frame[fields["realname"]] if "realname" in fields else [""] * len(frame)
-    for address, flag, name, mailbox_id in zip(frame[fields["email_address"]], executive, names, ids):
+    blank = [""] * len(sheet)
+    ids = sheet.column("id") if "id" in sheet.columns else blank
+    executive = sheet.column(fields["executive"]) if "executive" in fields else blank
+    names = sheet.column(fields["realname"]) if "realname" in fields else blank
+    for address, flag, name, mailbox_id in zip(sheet.column(fields["email_address"]), executive, names, ids):
         if address:
             snapshot.mailboxes[address_key(address)] = {"email_address": address, "executive": _flag(flag),
                                                    "realname": _name(name), "id": _id(mailbox_id)}

@@ -14,7 +14,6 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 
 from ..addresses import address_key
 from ..api.client import Client
@@ -164,14 +163,10 @@ def refuse_stale(stale: list[str], path: Path, plan: dict, account: str) -> None
 def plan_rows(plan: dict, path: str | os.PathLike) -> tuple[Sheet, list[Row]]:
     """The plan's changes as the import pipeline's sheet and rows (row numbers of the input)."""
     changes = plan["changes"]
-    frame = pd.DataFrame({"action": [c["action"] for c in changes],
-                          "email_address": [c["email_address"] for c in changes],
-                          "executive": ["" if c.get("executive") is None else str(c["executive"]) for c in changes],
-                          "realname": [c.get("realname") or "" for c in changes]},
-                         index=[c["row"] for c in changes], dtype=str)
-    sheet = Sheet(Path(path), None, frame, {"action": "action", "email_address": "email_address",
-                                            "executive": "executive", "realname": "realname"})
+    columns = ["action", "email_address", "executive", "realname"]
+    cells = [(c["action"], c["email_address"], "" if c.get("executive") is None else str(c["executive"]),
+              c.get("realname") or "") for c in changes]
+    sheet = Sheet(Path(path), None, columns, [c["row"] for c in changes], cells, dict(zip(columns, columns)))
     rows = [Row(c["row"], c["action"], c["email_address"], executive=c.get("executive"),
-                realname=c.get("realname") or "", status=PLANNED, cells=cells)
-            for c, cells in zip(changes, frame.itertuples(index=False, name=None))]
+                realname=c.get("realname") or "", status=PLANNED, cells=own) for c, own in zip(changes, cells)]
     return sheet, rows

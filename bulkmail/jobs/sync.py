@@ -171,10 +171,10 @@ def _removed_before(source, account: str, known: set[int]) -> list[Row]:
 def _with_live_rows(sheet: Sheet, rows: list[Row], extra: list[Row]) -> Sheet:
     """The roster's sheet with a `source` column: `roster` for its rows, `live` for a live
     mailbox not on it (whose other cells are empty but its address)."""
-    columns = list(sheet.frame.columns)
+    columns = sheet.columns
     address = columns.index(sheet.fields["email_address"])
     for row in rows:
         row.cells = (*row.cells, "roster")
     for row in extra:
         row.cells = tuple(row.email_address if i == address else "" for i in range(len(columns))) + ("live",)
-    return dataclasses.replace(sheet, frame=sheet.frame.assign(source="roster"))
+    return sheet.with_column("source", "roster")

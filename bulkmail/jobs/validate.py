@@ -7,7 +7,6 @@ import functools
 import re
 from typing import Iterable, NamedTuple
 
-import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from ..addresses import domain_key, same_name
@@ -36,20 +35,25 @@ def address_problem(address: str) -> str:
     return ""
 
 
-def fast_ok(addresses: pd.Series) -> pd.Series:
+def fast_ok(addresses: list[str]) -> list[bool]:
     """True where the fast pattern vouches for an address; False means 'ask email-validator'."""
-    ok = addresses.str.fullmatch(FAST_ADDRESS.pattern).fillna(False).astype(bool)
-    ok &= addresses.str.len() <= 254
-    special = addresses.str.contains(_SPECIAL_DOMAIN.pattern, case=False, regex=True).fillna(False).astype(bool)
-    return ok & ~special
+    match, special = FAST_ADDRESS.fullmatch, _SPECIAL_DOMAIN.search
+    return [len(a) <= 254 and match(a) is not None and special(a) is None for a in addresses]
 
 
-def _normalised(column: pd.Series, normalise) -> list[str]:
+def _normalised(column: list[str], normalise) -> list[str]:
     """Normalise each distinct value once; rows then share those few strings instead of each
     holding its own copy (a million rows of 'add' would otherwise be a million strings)."""
-    codes, uniques = pd.factorize(column)
-    values = [normalise(u) for u in uniques]
-    return [values[c] for c in codes]
+    values = {value: normalise(value) for value in set(column)}
+    return list(map(values.__getitem__, column))
+
+
+def _has_nul(sheet: Sheet, skip: str | None) -> list[bool]:
+    """Which rows hold a NUL in a cell other than column ``skip``."""
+    checked = [at for at, header in enumerate(sheet.columns) if header != skip]
+    if not any("\x00" in "".join(sheet.column(sheet.columns[at])) for at in checked):
+        return [False] * len(sheet)  # the usual file: one look at each column
+    return [any("\x00" in cells[at] for at in checked) for cells in sheet.cells]
 
 
 class Cells(NamedTuple):
@@ -101,39 +105,46 @@ def executive_flag(cells: Cells) -> str:
 
 
 RULES = (no_nul, known_action, has_address, valid_address, allowed_domain, executive_flag)
+# The (action, executive cell) pairs of a row no rule can refuse once its address is vouched for
+# and it holds no NUL (without --domain): validate() skips the rules for them.
+FLAGS = frozenset([("remove", flag) for flag in TRUE | FALSE] + [("add", flag) for flag in TRUE | FALSE])
 
 
 def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = ()) -> list[Row]:
     """One Row per data row, in order: status PLANNED when it passed, else INVALID or DUPLICATE
     with a detail. ``action`` fills rows without one (files with no action column)."""
-    frame, fields = sheet.frame, sheet.fields
+    fields = sheet.fields
     if "action" not in fields and action is None:
-        raise InputError(f"{sheet.where} has no action column (headers: {', '.join(frame.columns)}). "
+        raise InputError(f"{sheet.where} has no action column (headers: {', '.join(sheet.columns)}). "
                          "Add an 'action' column (add or remove), or pass --action add or --action remove.")
-    blank = [""] * len(frame)
-    addresses = frame[fields["email_address"]]
+    blank = [""] * len(sheet)
+    addresses = sheet.column(fields["email_address"])
     if "action" in fields:
-        actions = _normalised(frame[fields["action"]], lambda v: re.sub(r"\s+", "", v.lower()) or action or "")
+        actions = _normalised(sheet.column(fields["action"]), lambda v: re.sub(r"\s+", "", v.lower()) or action or "")
     else:
-        actions = [action] * len(frame)
-    flags = _normalised(frame[fields["executive"]], str.lower) if "executive" in fields else blank
-    names = frame[fields["realname"]] if "realname" in fields else blank
-    # Vectorised, once for the whole file: the NUL check and the fast address pattern. A name may
-    # hold a NUL: the service kept it, and an undo file brings it back exactly as it was.
-    checked = frame.drop(columns=[fields["realname"]]) if "realname" in fields else frame
-    has_nul = checked.apply(lambda column: column.str.contains("\x00", regex=False)).any(axis=1)
+        actions = [action] * len(sheet)
+    flags = _normalised(sheet.column(fields["executive"]), str.lower) if "executive" in fields else blank
+    names = sheet.column(fields["realname"]) if "realname" in fields else blank
+    # Once for the whole file: the NUL check and the fast address pattern. A name may hold a NUL:
+    # the service kept it, and an undo file brings it back exactly as it was.
+    has_nul = _has_nul(sheet, fields.get("realname"))
     vouched = fast_ok(addresses)
     allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
     allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
     # An address cell that reads empty for a reason the reader knows (a formula without a saved
     # value, a merged cell) says that reason instead.
     why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
+    plain = FLAGS if not allowed else frozenset()  # (action, flag) pairs that need no rule
 
     rows: list[Row] = []
-    own = frame.itertuples(index=False, name=None)  # each row carries its input cells to the report
-    for number, address, act, flag, name, nul, quick, cells_in in zip(frame.index, addresses, actions, flags, names,
-                                                                       has_nul, vouched, own):
-        row = Row(int(number), act, address, status=PLANNED, realname=name, cells=cells_in)
+    for number, address, act, flag, name, nul, quick, cells_in in zip(sheet.numbers, addresses, actions, flags, names,
+                                                                       has_nul, vouched, sheet.cells):
+        # each row carries its input cells to the report
+        if quick and not nul and (act, flag) in plain:  # the usual row: every rule passes
+            rows.append(Row(number, act, address, int(flag in TRUE) if act == "add" and flag else None, name,
+                            PLANNED, cells=cells_in))
+            continue
+        row = Row(number, act, address, status=PLANNED, realname=name, cells=cells_in)
         rows.append(row)
         cells = Cells(address, act, flag, nul, quick, allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")

@@ -143,8 +143,8 @@ def _more_files(result) -> dict:
                                       result.summary)
         again = [r for r in result.rows if r.status in (FAILED, NOT_ATTEMPTED)]
         if again:
-            numbers = [r.row for r in again]
-            sheet = dataclasses.replace(result.sheet, frame=result.sheet.frame.loc[numbers])
+            numbers = {r.row for r in again}
+            sheet = result.sheet.rows(lambda number, _: number in numbers)
             files["again"] = write_report(unused_path(result.report.with_name(f"{result.report.stem}-failed.csv")),
                                           sheet, again, result.summary)
     except OSError as exc:  # the report itself is written; these are extras

@@ -107,7 +107,7 @@ class Workspace:
 
     @property
     def headers(self) -> list[str]:
-        return list(self.table.frame.columns) if self.table is not None else []
+        return list(self.table.columns) if self.table is not None else []
 
     def map(self, fields: dict[str, str], action: str | None) -> None:
         """Use these columns for the fields (an empty header: not used), and ``action`` for
@@ -154,13 +154,16 @@ class Workspace:
         if column not in self.headers:
             raise InputError(f"No column {column!r} in {self.where}.")
         self.row(number)
-        self.table.frame.at[number, column] = value.strip()
+        table = self.table
+        at, position = table.numbers.index(number), table.columns.index(column)
+        cells = table.cells[at]
+        table.cells[at] = (*cells[:position], value.strip(), *cells[position + 1:])
         self.edited = True
         self.validate()
 
     def delete(self, number: int) -> None:
         self.row(number)
-        self.table.frame = self.table.frame.drop(index=number)
+        self.table = self.table.rows(lambda kept, _: kept != number)
         self.edited = True
         self.validate()
 
@@ -170,8 +173,8 @@ class Workspace:
     def cells(self, row: Row) -> list[tuple[str, str, bool]]:
         """(header, text, is the cell at fault) for each column of a row."""
         bad = self.fields.get(bad_field(row.detail) or "") if row.status != PLANNED else None
-        values = self.table.frame.loc[row.row]
-        return [(h, str(values[h]), h == bad) for h in self.headers]
+        values = self.table.cells[self.table.numbers.index(row.row)]
+        return [(h, value, h == bad) for h, value in zip(self.headers, values)]
 
     # -- files -----------------------------------------------------------------------------
 
@@ -198,11 +201,11 @@ class Workspace:
     def _working_text(self) -> str:
         import io
 
-        frame = self.table.frame
+        table = self.table
         renamed = {header: name for name, header in self.fields.items()}
         unused = {name for name in FIELDS if name not in self.fields}
         headers = []
-        for header in frame.columns:
+        for header in table.columns:
             if header in renamed:
                 headers.append(renamed[header])
             elif any(normalise_header(header) in ALIASES[name] for name in unused):
@@ -215,14 +218,15 @@ class Workspace:
         headers += ["action"] if action else []
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        numbered = not self.table.from_report and frame.index.is_monotonic_increasing
+        numbers = table.numbers
+        numbered = not table.from_report and all(a <= b for a, b in zip(numbers, numbers[1:]))
         # The header just above the first data row keeps every data row's number.
-        header_row = max(1, int(frame.index[0]) - 1) if numbered and len(frame) else 1
+        header_row = max(1, int(numbers[0]) - 1) if numbered and numbers else 1
         if numbered:
             out.write("\r\n" * (header_row - 1))
         writer.writerow([neutralise(h) for h in headers])
         line = header_row
-        for number, values in zip(frame.index, frame.itertuples(index=False, name=None)):
+        for number, values in zip(numbers, table.cells):
             if numbered:
                 out.write("\r\n" * (int(number) - line - 1))
                 line = int(number)
@@ -232,9 +236,8 @@ class Workspace:
     def corrected(self, suffix: str) -> Path:
         """The edited sheet to download, as the user's own columns (no blank gaps)."""
         path = self.folder / f"{Path(self.name).stem}-corrected{suffix}"
-        frame = self.table.frame
-        write_table(path, list(frame.columns), (dict(zip(frame.columns, v))
-                                                for v in frame.itertuples(index=False, name=None)))
+        columns = self.table.columns
+        write_table(path, columns, (dict(zip(columns, cells)) for cells in self.table.cells))
         return path
 
 
