@@ -47,6 +47,16 @@ def test_each_offline_rule_gives_its_own_detail(tmp_path):
     assert rows[0].executive == 1
 
 
+def test_a_nul_in_any_cell_but_the_name_makes_the_row_invalid_and_one_in_the_name_is_kept(tmp_path):
+    rows = rows_of(tmp_path, "action,email,executive,realname,note\n"
+                             "add,a@acme.com,y\x00es,Ann,\n"
+                             "add,b@acme.com,,Bo\x00b,\n"
+                             "remove,c@acme.com,,,x\x00\n")
+    assert outcome(rows) == [(2, "invalid", "the row contains a NUL character; retype it"), (3, "planned", ""),
+                             (4, "invalid", "the row contains a NUL character; retype it")]
+    assert rows[1].realname == "Bo\x00b"
+
+
 @pytest.mark.parametrize("value,flag", [("1", 1), ("yes", 1), ("TRUE", 1), ("y", 1), ("Y", 1), ("0", 0), ("no", 0),
                                         ("FALSE", 0), ("n", 0), ("", None)])
 def test_executive_values(tmp_path, value, flag):

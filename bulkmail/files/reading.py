@@ -387,7 +387,7 @@ def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: i
         raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
     width = len(head[0]) if width is None else width
     headers = _headers(_padded(head[header_at], width), first + header_at, verbatim)
-    numbers, cells, shared = [], [], [{} for _ in headers]
+    numbers, cells, shared, nul = [], [], [{} for _ in headers], set()
     number = first + header_at + 1
     for chunk in _chunks(itertools.chain(head[header_at + 1:], records), CHUNK):
         if number - first + len(chunk) > EXCEL_MAX_ROWS:
@@ -397,8 +397,10 @@ def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: i
         number += len(chunk)
         if not width:
             continue
-        columns = zip(*(_padded(r, width) for r in chunk))
-        columns = [_column_text(values, position, span, shared[position], headers[position], where, verbatim)
+        if set(map(len, chunk)) != {width}:  # a CSV row shorter than the first, or a blank line
+            chunk = [_padded(r, width) for r in chunk]
+        columns = zip(*chunk)
+        columns = [_column_text(values, position, span, shared[position], headers[position], where, verbatim, nul)
                    for position, values in enumerate(columns)]
         rows = list(zip(*columns))
         filled = list(map(any, rows))  # blank and formatted-but-empty rows are left out
@@ -412,8 +414,8 @@ def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: i
         at = headers.index("row")
         numbers = [int(float(c[at])) if _NUMBER.fullmatch(c[at]) else n for n, c in zip(numbers, cells)]
         notes.append("a results report: row numbers from its row column")
-    table = Sheet(path, name, headers, numbers, cells, fields, notes, from_report,
-                  positions=positions)
+    table = Sheet(path, name, headers, numbers, cells, fields, notes, from_report, positions=positions,
+                  nul_columns=nul)
     addresses = [h for h in headers if normalise_header(h) in ALIASES["email_address"]]
     if "email_address" not in mapping and len(addresses) > 1:
         chosen = fields["email_address"]
@@ -456,13 +458,17 @@ def _headers(cells: list[str], header_at: int, verbatim: set[tuple[int, int]] | 
 
 
 def _column_text(values: tuple[str, ...], position: int, span: range, shared: dict, column: str, where: str,
-                 verbatim: set[tuple[int, int]] | None) -> list[str]:
+                 verbatim: set[tuple[int, int]] | None, nul: set[str]) -> list[str]:
     """One column of a chunk of rows (numbered ``span``) as text: spaces (NBSP and zero-width
     ones too) stripped, marked cells whole. A column of few values shares one string per value
-    (``shared``): a million rows of 'add' are then one string, not a million."""
+    (``shared``): a million rows of 'add' are then one string, not a million. A column that
+    holds a NUL character is added to ``nul``."""
     text = list(map(str.strip, values, itertools.repeat(BLANKS)))  # an unstripped cell stays the same string
+    joined = "\n" + "\n".join(values)
+    if "\x00" in joined:
+        nul.add(column)
     if verbatim is None:
-        if f"\n{MARK}" in "\n" + "\n".join(values):  # a cell may start with the mark: look at each
+        if f"\n{MARK}" in joined:  # a cell may start with the mark: look at each
             for at, value in enumerate(values):
                 if value[:1] == MARK and (whole := unmark(value)) is not None:
                     text[at] = whole

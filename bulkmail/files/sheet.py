@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,7 @@ class Sheet:
     # (row, header) -> why that cell reads empty (a formula without a saved value, a merged cell)
     blank_cells: dict[tuple[int, str], str] = field(default_factory=dict)
     positions: list[str] = field(default_factory=list)  # the header of each column, from A on
+    nul_columns: set[str] = field(default_factory=set)  # the columns holding a NUL character, seen as read
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -44,8 +46,7 @@ class Sheet:
 
     def column(self, header: str) -> list[str]:
         """One column's cells, top to bottom."""
-        at = self.columns.index(header)
-        return [cells[at] for cells in self.cells]
+        return list(map(itemgetter(self.columns.index(header)), self.cells))
 
     def rows(self, keep: Callable[[int, tuple[str, ...]], bool]) -> Sheet:
         """A copy holding only the rows ``keep(number, cells)`` says yes to."""

@@ -4,12 +4,13 @@ repeats and contradictions within the file. Never touches the network."""
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from typing import Iterable, NamedTuple
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from ..addresses import domain_key, same_name
+from ..addresses import address_key, domain_key, same_name
 from ..errors import InputError
 from ..records import PLANNED, Row
 from ..files.sheet import Sheet
@@ -21,8 +22,10 @@ FALSE = {"0", "no", "false", "n", ""}
 # It only ever says yes; anything it does not match goes to email-validator, the authority.
 _ATOM = r"[A-Za-z0-9_%+'-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-FAST_ADDRESS = re.compile(rf"(?=.{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,24}}")
-_SPECIAL_DOMAIN = re.compile(r"[@.](?:%s)$" % "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES)))
+# The special-use names (.local, .test, ...) are top-level ones, which it leaves to email-validator.
+_SPECIAL = "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES))
+FAST_ADDRESS = re.compile(rf"(?=.{{1,254}}$)(?=.{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+"
+                          rf"(?!(?i:{_SPECIAL})$)[A-Za-z]{{2,24}}")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -37,8 +40,7 @@ def address_problem(address: str) -> str:
 
 def fast_ok(addresses: list[str]) -> list[bool]:
     """True where the fast pattern vouches for an address; False means 'ask email-validator'."""
-    match, special = FAST_ADDRESS.fullmatch, _SPECIAL_DOMAIN.search
-    return [len(a) <= 254 and match(a) is not None and special(a) is None for a in addresses]
+    return [found is not None for found in map(FAST_ADDRESS.fullmatch, addresses)]
 
 
 def _normalised(column: list[str], normalise) -> list[str]:
@@ -50,9 +52,9 @@ def _normalised(column: list[str], normalise) -> list[str]:
 
 def _has_nul(sheet: Sheet, skip: str | None) -> list[bool]:
     """Which rows hold a NUL in a cell other than column ``skip``."""
-    checked = [at for at, header in enumerate(sheet.columns) if header != skip]
-    if not any("\x00" in "".join(sheet.column(sheet.columns[at])) for at in checked):
-        return [False] * len(sheet)  # the usual file: one look at each column
+    checked = [at for at, header in enumerate(sheet.columns) if header != skip and header in sheet.nul_columns]
+    if not checked:
+        return [False] * len(sheet)  # the usual file (the reader looked)
     return [any("\x00" in cells[at] for at in checked) for cells in sheet.cells]
 
 
@@ -106,8 +108,11 @@ def executive_flag(cells: Cells) -> str:
 
 RULES = (no_nul, known_action, has_address, valid_address, allowed_domain, executive_flag)
 # The (action, executive cell) pairs of a row no rule can refuse once its address is vouched for
-# and it holds no NUL (without --domain): validate() skips the rules for them.
-FLAGS = frozenset([("remove", flag) for flag in TRUE | FALSE] + [("add", flag) for flag in TRUE | FALSE])
+# and it holds no NUL (without --domain), and the executive flag each sends: validate() skips
+# the rules for them.
+PLAIN = {**{("remove", flag): None for flag in TRUE | FALSE},
+         **{("add", flag): int(flag in TRUE) if flag else None for flag in TRUE | FALSE}}
+RULED = object()  # a row the rules must look at
 
 
 def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = ()) -> list[Row]:
@@ -134,18 +139,19 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     # An address cell that reads empty for a reason the reader knows (a formula without a saved
     # value, a merged cell) says that reason instead.
     why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
-    plain = FLAGS if not allowed else frozenset()  # (action, flag) pairs that need no rule
+    plain = PLAIN if not allowed else {}
+    executives = map(plain.get, zip(actions, flags), itertools.repeat(RULED))
 
     rows: list[Row] = []
-    for number, address, act, flag, name, nul, quick, cells_in in zip(sheet.numbers, addresses, actions, flags, names,
-                                                                       has_nul, vouched, sheet.cells):
+    append = rows.append
+    for number, address, act, flag, name, nul, quick, cells_in, executive in zip(
+            sheet.numbers, addresses, actions, flags, names, has_nul, vouched, sheet.cells, executives):
         # each row carries its input cells to the report
-        if quick and not nul and (act, flag) in plain:  # the usual row: every rule passes
-            rows.append(Row(number, act, address, int(flag in TRUE) if act == "add" and flag else None, name,
-                            PLANNED, cells=cells_in))
+        if quick and executive is not RULED and not nul:  # the usual row: every rule passes
+            append(Row(number, act, address, executive, name, PLANNED, cells=cells_in))
             continue
         row = Row(number, act, address, status=PLANNED, realname=name, cells=cells_in)
-        rows.append(row)
+        append(row)
         cells = Cells(address, act, flag, nul, quick, allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
@@ -165,14 +171,13 @@ def _mark_repeats(rows: list[Row]) -> None:
     for row in rows:
         if row.status != PLANNED:
             continue
-        key = row.key
-        seen = first[row.action]
-        if key not in seen:
-            seen[key] = row
-        elif other := _other_data(seen[key], row):
+        earlier = first[row.action].setdefault(address_key(row.email_address), row)
+        if earlier is row:
+            continue
+        if other := _other_data(earlier, row):
             row.invalid(other)
         else:
-            row.duplicate(f"same as row {seen[key].row}")
+            row.duplicate(f"same as row {earlier.row}")
     adds, removes = first["add"], first["remove"]
     for key in adds.keys() & removes.keys():
         add, remove = adds[key], removes[key]

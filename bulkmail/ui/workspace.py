@@ -158,6 +158,8 @@ class Workspace:
         at, position = table.numbers.index(number), table.columns.index(column)
         cells = table.cells[at]
         table.cells[at] = (*cells[:position], value.strip(), *cells[position + 1:])
+        if "\x00" in value:  # what the reader notes of the cells it reads, the validation relies on
+            table.nul_columns.add(column)
         self.edited = True
         self.validate()
 
