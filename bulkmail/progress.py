@@ -5,6 +5,7 @@ asking whether anyone is there)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,10 +29,14 @@ def unwatched(event: Progress) -> None:
 
 
 class Tracker:
-    """A stage's progress told to ``watch``: started on entry, finished on exit."""
+    """A stage's progress told to ``watch``: started on entry, finished on exit, and in between
+    at most every ``EVERY`` seconds (a stage may update a million times: nobody sees that)."""
+
+    EVERY = 0.05
 
     def __init__(self, watch: Watch | None, stage: str, total: int | None, unit: str = "row"):
         self.watch, self.stage, self.total, self.unit, self.done = watch or unwatched, stage, total, unit, 0
+        self.told = 0.0  # when the watcher last heard
 
     def _tell(self, finished: bool = False) -> None:
         self.watch(Progress(self.stage, self.done, self.total, self.unit, finished))
@@ -42,7 +47,9 @@ class Tracker:
 
     def update(self, count: int) -> None:
         self.done += count
-        self._tell()
+        if self.watch is not unwatched and (now := time.monotonic()) - self.told >= self.EVERY:
+            self.told = now
+            self._tell()
 
     def grow(self, total: int | None) -> None:
         """The total turned out larger (a list that grew while it was read)."""

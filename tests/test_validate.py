@@ -137,3 +137,11 @@ def test_each_rule_alone_says_what_is_wrong_and_passes_a_good_row(rule, cells, p
     check = getattr(rules, rule)
     assert check(good) == ""
     assert check(good._replace(**cells)) == problem
+
+
+def test_the_special_use_names_the_fast_path_leaves_to_email_validator_are_email_validators_own():
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    from bulkmail.jobs import validate
+
+    assert sorted(validate.SPECIAL_USE_DOMAIN_NAMES) == sorted(SPECIAL_USE_DOMAIN_NAMES)

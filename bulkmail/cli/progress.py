@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
-
 from ..progress import Progress, Watch, unwatched
 
 # A stage this quick shows no bar at all (writing a small report).
@@ -17,6 +15,8 @@ def bars(enabled: bool) -> Watch:
     """A watcher that draws one bar per stage while it runs."""
     if not (enabled and sys.stderr.isatty()):
         return unwatched
+    from tqdm import tqdm  # only for a terminal that shows bars: a scheduled job never pays its import
+
     drawn: dict[str, tqdm] = {}
 
     def watch(event: Progress) -> None:
