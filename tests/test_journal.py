@@ -39,6 +39,24 @@ def test_record_then_restore_keeps_settled_rows_and_marks_sent_ones_in_doubt(sou
     assert again[0].mailbox == {"id": 1, "email_address_id": 11, "email_address": "a@acme.com"}
 
 
+def test_a_mark_made_after_a_record_wins_over_it_and_a_later_record_wins_over_the_mark(source):
+    with Journal(source, "acct") as journal:
+        journal.start()
+        rows = fresh_rows()
+        journal.record(rows)  # all planned, as a plan records them
+        rows[2].mailbox, rows[2].batch, rows[2].attempts = {"id": 3, "email_address": "c@acme.com"}, 7, 1
+        journal.mark_sent([rows[2], rows[3]])  # the remove's ids and the batch live in the mark
+        rows[3].status = "added"
+        journal.record([rows[3]])  # settled after it was sent
+    with Journal(source, "acct") as journal:
+        assert journal.sent_rows() == {4, 5}
+        again = fresh_rows()
+        assert journal.restore(again) == 1
+    assert [(r.status, r.in_doubt, r.batch) for r in again] == [("planned", False, None), ("planned", False, None),
+                                                                ("planned", True, 7), ("added", True, None)]
+    assert again[2].mailbox == {"id": 3, "email_address": "c@acme.com"}
+
+
 def test_a_row_that_changed_in_the_file_is_not_restored(source):
     with Journal(source, "acct") as journal:
         journal.start()

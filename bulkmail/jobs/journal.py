@@ -32,7 +32,14 @@ CREATE TABLE IF NOT EXISTS rows (row INTEGER PRIMARY KEY, action TEXT, email_add
                                  detail TEXT, mailbox TEXT, batch INTEGER, http_status INTEGER,
                                  attempts INTEGER, sent INTEGER, logged INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS audit_runs (run_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS marks (rows TEXT);
 """
+# The rows' state as saved: a row of `rows`, or the same values in a group of `marks` (see mark_sent).
+UPSERT = ("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
+          "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
+          "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent), "
+          "logged=max(rows.logged, excluded.logged)")
+FORGET = [("DELETE FROM rows", ()), ("DELETE FROM marks", ()), ("DELETE FROM run", ()), ("DELETE FROM audit_runs", ())]
 
 
 def file_hash(path: Path) -> str:
@@ -167,8 +174,7 @@ class Journal:
 
     def start(self) -> None:
         """Begin a fresh run: forget any earlier one."""
-        self._write([("DELETE FROM rows", ()), ("DELETE FROM run", ()), ("DELETE FROM audit_runs", ()),
-                     ("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
+        self._write([*FORGET, ("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
                       (str(self.source), self.content_hash, now()))])
 
     def check_resumable(self) -> bool:
@@ -195,7 +201,7 @@ class Journal:
     def forget(self) -> None:
         """A run stopped before it sent anything leaves nothing to finish: the next run, with
         or without --resume, starts afresh."""
-        self._write([("DELETE FROM rows", ()), ("DELETE FROM run", ()), ("DELETE FROM audit_runs", ())])
+        self._write(FORGET)
 
     def audit_runs(self) -> list[str]:
         """The audit log's run ids of this run and the interrupted runs it resumes."""
@@ -206,21 +212,28 @@ class Journal:
 
     def any_sent(self) -> bool:
         """Did this run (or the one it resumes) send anything? If not, there is nothing to resume."""
-        return self.db.execute("SELECT 1 FROM rows WHERE sent = 1 LIMIT 1").fetchone() is not None
+        return self.db.execute("SELECT 1 FROM rows WHERE sent = 1 UNION ALL SELECT 1 FROM marks LIMIT 1"
+                               ).fetchone() is not None
 
     # -- rows ----------------------------------------------------------------------------
 
     def record(self, rows: list[Row], sent: bool = False) -> None:
         """Save the rows' current state in one committed transaction; ``sent`` marks them as on
         the wire (done before the request leaves, so a crash cannot hide a sent change)."""
-        values = [(r.row, r.action, r.email_address, str(r.status), r.detail,
-                   json.dumps(r.mailbox) if r.mailbox else None, r.batch, r.http_status, r.attempts,
-                   int(sent or r.in_doubt), int(r.logged)) for r in rows]
-        self._write([(
-            "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row) DO UPDATE SET "
-            "status=excluded.status, detail=excluded.detail, mailbox=excluded.mailbox, batch=excluded.batch, "
-            "http_status=excluded.http_status, attempts=excluded.attempts, sent=max(rows.sent, excluded.sent), "
-            "logged=max(rows.logged, excluded.logged)", values)])
+        self._write([*self._folded(), (UPSERT, _values(rows, sent))])
+
+    def _folded(self) -> list[tuple[str, object]]:
+        """The statements that carry the marks into `rows`, in the order they were made (before
+        anything reads or writes the rows)."""
+        found = self.db.execute("SELECT rowid, rows FROM marks ORDER BY rowid").fetchall()
+        if not found:
+            return []
+        return [(UPSERT, [tuple(values) for _, mark in found for values in json.loads(mark)]),
+                ("DELETE FROM marks WHERE rowid <= ?", (found[-1][0],))]  # a mark made meanwhile stays
+
+    def _fold(self) -> None:
+        if folded := self._folded():
+            self._write(folded)
 
     def mark_sent(self, rows: list[Row]) -> None:
         """The Sender's hook, called before a batch's request leaves; it returns once the rows are
@@ -235,7 +248,11 @@ class Journal:
                 with self._queue_lock:
                     groups, self._queued, last = self._queued, [], self._issued
                 try:
-                    self.record([row for group in groups for row in group], sent=True)
+                    # One statement for the group, not one per row: the commit is on the way of
+                    # every request, and sqlite's per-row steps would hand the GIL to and fro.
+                    # The marks join `rows` when anything reads them (_folded).
+                    marked = json.dumps(_values([row for group in groups for row in group], sent=True))
+                    self._write([("INSERT INTO marks VALUES (?)", (marked,))])
                 except DiskFull as err:
                     self._failed = err
                 self._committed = last
@@ -244,11 +261,13 @@ class Journal:
 
     def sent_rows(self) -> set[int]:
         """The row numbers an interrupted run sent (its changes, made or in doubt)."""
+        self._fold()
         return {found[0] for found in self.db.execute("SELECT row FROM rows WHERE sent = 1")}
 
     def live_rows(self) -> list[Row]:
         """The rows a sync recorded for live mailboxes (negative row numbers: they have none in
         the roster), as sent: a resumed sync reports them even when they are gone."""
+        self._fold()
         found = self.db.execute("SELECT row, email_address, mailbox FROM rows WHERE row < 0 AND sent = 1").fetchall()
         return [Row(number, "remove", address, status=PLANNED, mailbox=json.loads(mailbox) if mailbox else None)
                 for number, address, mailbox in found]
@@ -256,6 +275,7 @@ class Journal:
     def restore(self, rows: list[Row]) -> int:
         """Carry an interrupted run's outcomes into freshly validated rows: settled rows keep
         their status; rows that were ever sent become in doubt. Returns how many were settled."""
+        self._fold()
         saved = {r[0]: r for r in self.db.execute(
             "SELECT row, action, email_address, status, detail, mailbox, batch, http_status, attempts, sent, logged "
             "FROM rows")}
@@ -271,6 +291,12 @@ class Journal:
                 row.restore(status, detail, http_status)
                 settled += 1
         return settled
+
+
+def _values(rows: list[Row], sent: bool) -> list[tuple]:
+    """The rows' state as a row of `rows` holds it."""
+    return [(r.row, r.action, r.email_address, str(r.status), r.detail, json.dumps(r.mailbox) if r.mailbox else None,
+             r.batch, r.http_status, r.attempts, int(sent or r.in_doubt), int(r.logged)) for r in rows]
 
 
 @dataclass(frozen=True)
