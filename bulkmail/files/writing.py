@@ -51,7 +51,7 @@ class Style:
 def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict | Sequence],
                 style: Style | None = None) -> int:
     """Stream rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. A row is a dict by
-    column name or, cheaper, a list or tuple of its cells in column order. Returns the row count."""
+    column name or, cheaper, a list or tuple of all its cells in column order. Returns the row count."""
     lines = _lines(columns, rows)
     if str(path) == STDIO:  # standard output: CSV without a BOM, for pipes
         return _write_csv(None, columns, lines)
@@ -81,7 +81,7 @@ def _inert(chunk: list[Sequence], width: int) -> list[Sequence]:
     for i in range(width):
         column = list(map(operator.itemgetter(i), chunk))
         kinds = set(map(type, column))
-        if str not in kinds:  # numbers, statuses, empty cells: no text to look at
+        if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
             continue
         texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
         if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
