@@ -17,6 +17,7 @@ import socket
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -34,6 +35,20 @@ def audit_path() -> Path:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json(value) -> str:
+    """json.dumps(value, ensure_ascii=False, default=str), with the values of a change record
+    (text, whole numbers, None) formatted straight away: json.dumps costs microseconds a call,
+    and 50k rows made 250k calls. encode_basestring is the C encoder json.dumps itself uses."""
+    kind = value.__class__
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return json.dumps(value, ensure_ascii=False, default=str)  # anything else (rare): json.dumps itself
 
 
 def operator() -> tuple[str, str]:
@@ -159,14 +174,15 @@ class Run:
 
     def changes(self, rows: list) -> None:
         """A change record per row this run added or removed (``rows`` are records.Row). The
-        parts every record shares (run, time, input) are formatted once: 50k rows cost a blink."""
+        parts every record shares (run, time, input) are formatted once, and each row's values
+        by _json: the line is byte for byte what json.dumps makes of the record."""
         dump = functools.partial(json.dumps, ensure_ascii=False, default=str)
         head = dump({"type": "change", "run_id": self.run_id, "time": now()})[:-1]
         tail = dump({"input": self.facts.get("input")})[1:]
-        self.log.append([f'{head}, "action": {dump(row.action)}, "email_address": {dump(row.email_address)}, '
-                         f'"mailbox_id": {dump((row.mailbox or {}).get("id"))}, "status": "{row.done_status}", '
-                         f'"verified": {dump(str(row.status) in ("added", "removed"))}, "batch": {dump(row.batch)}, '
-                         f'{tail}' for row in rows])
+        self.log.append([f'{head}, "action": {_json(row.action)}, "email_address": {_json(row.email_address)}, '
+                         f'"mailbox_id": {_json((row.mailbox or {}).get("id"))}, "status": "{row.done_status}", '
+                         f'"verified": {"true" if row.status in ("added", "removed") else "false"}, '
+                         f'"batch": {_json(row.batch)}, {tail}' for row in rows])
 
     def end(self, **facts) -> None:
         self.log.append([{"type": "run", "event": "end", "time": now(), **self.facts, **facts}])

@@ -26,18 +26,18 @@ def undo_path(report: str | os.PathLike) -> Path:
     return report.with_name(f"{report.stem}-undo.csv")
 
 
-def undo_rows(rows: list[Row]) -> list[dict]:
-    """The import rows that revert these rows' changes, in the run's order."""
+def undo_rows(rows: list[Row]) -> list[list[str]]:
+    """The import rows that revert these rows' changes, in the run's order, their cells in COLUMNS' order."""
     lines = []
     for row in rows:
         if row.status == REMOVED:
             mailbox = row.mailbox or {}
             # the address as the service held it, not as typed (mixed.case@ACME.COM, an IDN's other form)
-            lines.append({"action": "add", "email_address": str(mailbox.get("email_address") or row.email_address),
-                          "executive": "yes" if int(mailbox.get("executive") or 0) else "no",
-                          "realname": str(mailbox.get("realname") or "")})  # exactly: the files round-trip it
+            lines.append(["add", str(mailbox.get("email_address") or row.email_address),
+                          "yes" if int(mailbox.get("executive") or 0) else "no",
+                          str(mailbox.get("realname") or "")])  # exactly: the files round-trip it
         elif row.status == ADDED:
-            lines.append({"action": "remove", "email_address": row.email_address, "executive": "", "realname": ""})
+            lines.append(["remove", row.email_address, "", ""])
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import operator
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,29 +48,62 @@ class Style:
     sheet_title: str = "Mailboxes"
 
 
-def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict], style: Style | None = None) -> int:
-    """Stream dict rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. Returns the row count."""
+def write_table(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict | Sequence],
+                style: Style | None = None) -> int:
+    """Stream rows to .csv (UTF-8 with BOM, for Excel) or .xlsx, atomically. A row is a dict by
+    column name or, cheaper, a list or tuple of all its cells in column order. Returns the row count."""
+    lines = _lines(columns, rows)
     if str(path) == STDIO:  # standard output: CSV without a BOM, for pipes
-        return _write_csv(None, columns, rows)
+        return _write_csv(None, columns, lines)
     path = Path(path)
     suffix = output_format(path)
     with atomic_path(path) as temporary:
         if suffix == ".csv":
-            return _write_csv(temporary, columns, rows)
-        return _write_xlsx(temporary, columns, rows, style or Style())
+            return _write_csv(temporary, columns, lines)
+        return _write_xlsx(temporary, columns, itertools.chain.from_iterable(lines), style or Style())
 
 
-def _write_csv(path: Path | None, columns: Sequence[str], rows: Iterable[dict]) -> int:
+def _lines(columns: Sequence[str], rows: Iterable[dict | Sequence], size: int = 1000) -> Iterator[list[Sequence]]:
+    """The rows in chunks of up to ``size`` lines, each line its cells in column order: the
+    writers then work a chunk at a time (csv's writerows, a column's check in one go)."""
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, size)):
+        yield [[row.get(c, "") for c in columns] if isinstance(row, dict) else row for row in chunk]
+
+
+_FIRST, _LAST = operator.itemgetter(slice(0, 1)), operator.itemgetter(slice(-1, None))
+
+
+def _inert(chunk: list[Sequence], width: int) -> list[Sequence]:
+    """The chunk with every text cell that ``needs_mark`` marked (lines marked are copies). A
+    column is looked at whole first, in C: the first and last characters of its texts tell
+    whether any cell of it may need the mark (most columns of most chunks: none may)."""
+    for i in range(width):
+        column = list(map(operator.itemgetter(i), chunk))
+        kinds = set(map(type, column))
+        if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
+            continue
+        texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
+        if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
+            continue
+        for j, value in enumerate(column):
+            if value.__class__ is str and needs_mark(value):
+                line = chunk[j] = list(chunk[j])  # a copy: the caller's rows stay as they were
+                line[i] = MARK + value
+    return chunk
+
+
+def _write_csv(path: Path | None, columns: Sequence[str], chunks: Iterable[list[Sequence]]) -> int:
     count = 0
-    maybe, ends = MAYBE_MARKED, ENDS_MARKED  # a look at each end of a text settles most cells
-    with (open(path, "w", encoding="utf-8-sig", newline="", errors=UNENCODABLE) if path else _stdout()) as handle:
+    # utf-8 and the BOM written by hand: the text layer encodes UTF-8 in C, "utf-8-sig" in Python
+    with (open(path, "w", encoding="utf-8", newline="", errors=UNENCODABLE) if path else _stdout()) as handle:
+        if path:
+            handle.write("\ufeff")
         writer = csv.writer(handle)
         writer.writerow([neutralise(c) for c in columns])
-        for row in rows:
-            cells = [row.get(c, "") for c in columns]
-            writer.writerow([MARK + v if v.__class__ is str and v and (v[0] in maybe or v[-1] in ends)
-                             and needs_mark(v) else v for v in cells])
-            count += 1
+        for chunk in chunks:
+            writer.writerows(_inert(chunk, len(columns)))
+            count += len(chunk)
     return count
 
 
@@ -90,13 +124,13 @@ def _stdout() -> Iterator:
             reconfigure(errors=errors)
 
 
-def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[dict], style: Style) -> int:
+def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[Sequence], style: Style) -> int:
     """A bold frozen header, widths from the first rows, a filter, the fill column coloured by
     conditional formatting, and the Summary sheet when there is one."""
     rows = iter(rows)
     sample = [row for _, row in zip(range(200), rows)]  # widths from the first rows, then stream
-    widths = [min(60, max(8, max([len(str(c))] + [len(str(r.get(c, ""))) for r in sample]) + 2)) for c in columns]
-    body = itertools.chain([list(columns)], ([row.get(c, "") for c in columns] for row in itertools.chain(sample, rows)))
+    widths = [min(60, max(8, max([len(str(c))] + [len(str(r[i])) for r in sample]) + 2)) for i, c in enumerate(columns)]
+    body = itertools.chain([list(columns)], sample, rows)
     fill_column = columns.index(style.fill_column) if style.fill_column in columns else None
     sheets = [SheetSpec(style.sheet_title, body, widths, fill_column=fill_column, fills=style.fills)]
     if style.summary:
