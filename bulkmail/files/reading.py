@@ -174,44 +174,51 @@ class _TooWide(Exception):
 
 
 class _Records:
-    """A CSV file's records, as Excel shows them: the first record sets the width (a longer one
-    is an error, a shorter one is padded), and a quote left open at the end of the file is an
-    error, not one last cell holding the rest of the file (csv's lenient reading of it)."""
+    """A CSV file's records, as Excel shows them, in chunks of CHUNK: the first record sets the
+    width (a longer one is an error, a shorter one is padded), and a quote left open at the end
+    of the file is an error, not one last cell holding the rest of the file (csv's lenient
+    reading of it). Chunks, not records one by one: a million records cost csv's parsing only."""
 
     def __init__(self, path: Path, encoding: str, delimiter: str, skip: int):
         self.path, self.encoding, self.delimiter, self.skip = path, encoding, delimiter, skip
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[list[str]]]:
+        count, last, before = 0, None, 0
         with open(self.path, encoding=self.encoding, newline="") as handle:
             for _ in range(self.skip):
                 handle.readline()
             reader = csv.reader(handle, delimiter=self.delimiter)
-            width, count, start, ended = None, 0, 0, 0
-            for record in reader:
-                count += 1
-                start, ended = ended + 1, reader.line_num  # the physical lines of this record
-                if width is None:
-                    width = len(record)
-                elif len(record) > width:
-                    raise _TooWide(count, len(record))
-                yield record
-        if count and self._left_open(start, ended - start + 1):
+            width, ended = None, 0
+            for chunk in _chunks(reader, CHUNK):
+                width = len(chunk[0]) if width is None else width
+                if max(map(len, chunk)) > width:
+                    at = next(at for at, record in enumerate(chunk) if len(record) > width)
+                    raise _TooWide(count + at + 1, len(chunk[at]))
+                count, last, before, ended = count + len(chunk), chunk[-1], ended, reader.line_num
+                yield chunk
+        if last is not None and self._left_open(last, before):
             raise _OpenQuote(count)
 
-    def _left_open(self, start: int, lines: int) -> bool:
-        """Whether the last record (from line ``start``, ``lines`` long) ends inside a quote."""
+    def _left_open(self, last: list[str], before: int) -> bool:
+        """Whether the last record ends inside a quote; ``before``: the lines (after the skipped
+        ones) before the last chunk."""
         with open(self.path, "rb") as handle:  # the usual file: no quote on its one-line last record
             size = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, size - 4096))
             tail = handle.read().rstrip(b"\r\n")
         whole = size <= 4096 or b"\n" in tail or b"\r" in tail
         last_line = tail.splitlines()[-1] if tail else b""
-        if lines == 1 and whole and b'"' not in last_line:
+        if whole and b'"' not in last_line and not any("\n" in cell or "\r" in cell for cell in last):
             return False
+        with open(self.path, encoding=self.encoding, newline="") as handle:  # where the last record starts
+            reader = csv.reader(itertools.islice(handle, self.skip + before, None), delimiter=self.delimiter)
+            start = ended = 0
+            for _ in reader:
+                start, ended = ended + 1, reader.line_num
         with open(self.path, encoding=self.encoding, newline="") as handle:
-            last = itertools.islice(handle, self.skip + start - 1, None)
+            record = itertools.islice(handle, self.skip + before + start - 1, None)
             try:
-                for _ in csv.reader(last, delimiter=self.delimiter, strict=True):
+                for _ in csv.reader(record, delimiter=self.delimiter, strict=True):
                     pass
             except csv.Error as exc:  # strict reading says what lenient reading glossed over
                 return "unexpected end of data" in str(exc)
@@ -349,8 +356,8 @@ def _read_sheet(path: Path, book, name: str, mapping: dict[str, str], facts: She
     if len(rows) > EXCEL_MAX_ROWS:
         raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")
     width = max(map(len, rows), default=0)
-    result = _finish(path, name, ([_xlsx_text(v) for v in row] for row in rows), 1, mapping, [f"sheet '{name}'"],
-                     facts.verbatim, width)
+    texts = ([_xlsx_text(v) for v in row] for row in rows)
+    result = _finish(path, name, _chunks(texts, CHUNK), 1, mapping, [f"sheet '{name}'"], facts.verbatim, width)
     tell_facts(result, facts, hidden_rows)
     return result
 
@@ -373,15 +380,16 @@ def _find_header(head: list[list[str]], mapping: dict[str, str]) -> int:
 CHUNK = 8192  # rows cleaned at a time: column by column (fast), without a second copy of the file
 
 
-def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: int, mapping: dict[str, str],
+def _finish(path: Path, name: str | None, chunks: Iterable[list[list[str]]], first: int, mapping: dict[str, str],
             notes: list[str], verbatim: set[tuple[int, int]] | None = None, width: int | None = None) -> Sheet:
-    """The table below the header row, as text. ``records`` are the rows as read, the first of
-    them row ``first``; ``width`` the number of columns (default: the first row's). ``verbatim``:
-    the XLSX cells to take whole (the quote prefix marks them); None for CSV, whose marked cells
-    lose exactly their one apostrophe."""
+    """The table below the header row, as text. ``chunks`` are the rows as read, CHUNK at a
+    time, the first of them row ``first``; ``width`` the number of columns (default: the first
+    row's). ``verbatim``: the XLSX cells to take whole (the quote prefix marks them); None for
+    CSV, whose marked cells lose exactly their one apostrophe."""
     where = f"sheet '{name}' of {path.name}" if name else path.name
-    records = iter(records)
-    head = list(itertools.islice(records, 40))
+    chunks = iter(chunks)
+    leading = next(chunks, [])
+    head = leading[:40]  # a chunk holds CHUNK rows, unless it is the only one
     header_at = _find_header(head, mapping)
     if header_at == -1:
         raise InputError(f"{where} is empty: it has no header row. Start from 'bulkmail template'.")
@@ -389,13 +397,13 @@ def _finish(path: Path, name: str | None, records: Iterable[list[str]], first: i
     headers = _headers(_padded(head[header_at], width), first + header_at, verbatim)
     numbers, cells, shared, nul = [], [], [{} for _ in headers], set()
     number = first + header_at + 1
-    for chunk in _chunks(itertools.chain(head[header_at + 1:], records), CHUNK):
+    for chunk in itertools.chain([leading[header_at + 1:]], chunks):
         if number - first + len(chunk) > EXCEL_MAX_ROWS:
-            raise InputError(f"{path.name} has {number - first + len(chunk) + sum(1 for _ in records)} rows, more "
+            raise InputError(f"{path.name} has {number - first + len(chunk) + sum(map(len, chunks))} rows, more "
                              f"than Excel's {EXCEL_MAX_ROWS}: split it into smaller files.")
         span = range(number, number + len(chunk))
         number += len(chunk)
-        if not width:
+        if not width or not chunk:
             continue
         if set(map(len, chunk)) != {width}:  # a CSV row shorter than the first, or a blank line
             chunk = [_padded(r, width) for r in chunk]

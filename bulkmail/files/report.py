@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterator
 
@@ -59,12 +60,15 @@ def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[list]:
     _, renamed = report_columns(sheet)
     columns = sheet.columns
     where = [columns.index(c) for c in renamed]
+    pick = itemgetter(*where) if len(where) > 1 else lambda cells: [cells[i] for i in where]  # a tuple, always
+    width, empty = len(columns), {}
     for row in rows:
-        cells, mailbox = row.cells, row.mailbox or {}
+        cells, mailbox = row.cells, row.mailbox or empty
         # a live mailbox that sync removes or keeps has no row of the roster: its row stays empty
         yield [row.row if row.row > 0 else "", row.action, row.email_address, row.status, row.detail,
                mailbox.get("id", ""), mailbox.get("email_address_id", ""), row.batch or "", row.http_status or "",
-               row.attempts or "", *[cells[i] if i < len(cells) else "" for i in where]]
+               row.attempts or "", *(pick(cells) if len(cells) == width else
+                                     [cells[i] if i < len(cells) else "" for i in where])]
 
 
 def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = (),

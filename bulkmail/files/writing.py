@@ -84,6 +84,8 @@ def _inert(chunk: list[Sequence], width: int) -> list[Sequence]:
         if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
             continue
         texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
+        if not any(texts):  # empty cells only (ids and details of rows without any): nothing to mark
+            continue
         if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
             continue
         for j, value in enumerate(column):

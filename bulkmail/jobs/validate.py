@@ -144,38 +144,44 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     # value, a merged cell) says that reason instead.
     why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
     plain = PLAIN if not allowed else {}
-    executives = map(plain.get, zip(actions, flags), itertools.repeat(RULED))
 
-    rows: list[Row] = []
-    append = rows.append
-    for number, address, act, flag, name, nul, quick, cells_in, executive in zip(
-            sheet.numbers, addresses, actions, flags, names, has_nul, vouched, sheet.cells, executives):
-        # each row carries its input cells to the report
-        if quick and executive is not RULED and not nul:  # the usual row: every rule passes
-            append(Row(number, act, address, executive, name, PLANNED, cells=cells_in))
-            continue
-        row = Row(number, act, address, status=PLANNED, realname=name, cells=cells_in)
-        append(row)
-        cells = Cells(address, act, flag, nul, quick, allowed, allowed_said)
+    def plain_or_ruled(actions: list[str], flags: list[str]):
+        """Each row's executive flag when no rule needs to look at its action and flag, else RULED."""
+        return map(plain.get, zip(actions, flags), itertools.repeat(RULED))
+
+    executives = plain_or_ruled(actions, flags)
+
+    # Every row as the usual row (every rule passes), then the rules for the rows that need them.
+    rows = [Row(number, act, address, executive if executive is not RULED else None, name, PLANNED, cells=cells_in)
+            for number, address, act, name, cells_in, executive in zip(
+                sheet.numbers, addresses, actions, names, sheet.cells, executives)]
+    ruled = [at for at, (quick, nul, executive) in enumerate(zip(vouched, has_nul, plain_or_ruled(actions, flags)))
+             if not quick or nul or executive is RULED]
+    for at in ruled:
+        row, flag = rows[at], flags[at]
+        cells = Cells(row.email_address, row.action, flag, has_nul[at], vouched[at], allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
-            if number in why_empty and problem == has_address(cells):
-                problem = f"email address is empty: {why_empty[number]}"
+            if row.row in why_empty and problem == has_address(cells):
+                problem = f"email address is empty: {why_empty[row.row]}"
             row.invalid(problem)
-        elif act == "add" and flag:
+        elif row.action == "add" and flag:
             row.executive = int(flag in TRUE)
-    _mark_repeats(rows)
+    _mark_repeats(rows, addresses)
     return rows
 
 
-def _mark_repeats(rows: list[Row]) -> None:
+def _mark_repeats(rows: list[Row], addresses: list[str]) -> None:
     """The same action and address again -> duplicate, or invalid when a repeated add carries
     other data (only one of the two can be sent); add and remove of one address -> invalid."""
+    keys = _keys(addresses)
+    if len(set(keys)) == len(keys):
+        return  # no address twice (the usual file): nothing to look at row by row
     first: dict[str, dict[str, Row]] = {"add": {}, "remove": {}}
-    for row in rows:
+    for key, row in zip(keys, rows):
         if row.status != PLANNED:
             continue
-        earlier = first[row.action].setdefault(address_key(row.email_address), row)
+        earlier = first[row.action].setdefault(key, row)
         if earlier is row:
             continue
         if other := _other_data(earlier, row):
@@ -187,6 +193,16 @@ def _mark_repeats(rows: list[Row]) -> None:
         add, remove = adds[key], removes[key]
         add.invalid(f"row {remove.row} removes the same address; keep one of the two rows")
         remove.invalid(f"row {add.row} adds the same address; keep one of the two rows")
+
+
+def _keys(addresses: list[str]) -> list[str]:
+    """Each address's key (addresses.address_key): a file of plain lower-case ASCII addresses,
+    the usual one, is its own keys, seen in one look at the whole column."""
+    for start in range(0, len(addresses), 65536):  # a part at a time: no second copy of the column
+        joined = "\n".join(addresses[start:start + 65536])
+        if not (joined.isascii() and joined == joined.lower()):
+            return list(map(address_key, addresses))
+    return addresses
 
 
 def _other_data(earlier: Row, row: Row) -> str:
