@@ -182,15 +182,15 @@ def bench(options, env: dict, folder: Path) -> list[Case]:
         try:
             out = lambda i: f"export-{i}.csv"  # noqa: E731
             cases.append(pairs(
-                Case(f"export {size['export']:,}, concurrency {EXPORT_CONCURRENCY}", "≤ 1.2x", "floor"), n,
+                Case(f"export {size['export']:,}, concurrency {EXPORT_CONCURRENCY}", "≤ 1.10x", "floor"), n,
                 lambda i: bulkmail + ["export", "-q", "-o", out(i), "--concurrency", str(EXPORT_CONCURRENCY)],
                 lambda i: floor + ["export", server.url, f"floor-{out(i)}", "--concurrency", str(EXPORT_CONCURRENCY)],
                 dict(env, BULKMAIL_BASE_URL=server.url), folder, server))
         finally:
             server.close()
-    imports = [("import", size["import"], "≤ 2x", "floor (walk + send + re-read walk)", ["--verify"], []),
-               ("no-verify", size["import"], "≤ 1.5x", "floor (walk + send)", [], ["--no-verify"]),
-               ("naive", size["naive"], "≥ 10x faster", "one request per row", None, [])]
+    imports = [("import", size["import"], "≤ 2.0x, ≤ 120 MB", "floor (walk + send + re-read walk)", ["--verify"], []),
+               ("no-verify", size["import"], "≤ 1.25x", "floor (walk + send)", [], ["--no-verify"]),
+               ("naive", size["naive"], "≥ 20x faster", "one request per row", None, [])]
     for key, rows, target, baseline, floor_flags, flags in imports:
         if key not in chosen:
             continue
@@ -214,7 +214,7 @@ def bench(options, env: dict, folder: Path) -> list[Case]:
     if "validate" in chosen:
         print(f"validate {size['validate']:,}", flush=True)
         path = validate_file(folder / "validate.csv", size["validate"])
-        cases.append(pairs(Case(f"validate {size['validate']:,} rows, offline", "< 20 s, < 800 MB"), n,
+        cases.append(pairs(Case(f"validate {size['validate']:,} rows, offline", "≤ 6 s, ≤ 350 MB"), n,
                            lambda i: bulkmail + ["validate", path.name, "-q", *report("validate-report")(i)],
                            lambda i: None, env, folder))
     return cases
