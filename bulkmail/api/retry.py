@@ -7,7 +7,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Callable
 
 CHANGES = ("POST", "DELETE")  # the calls that change mailboxes
@@ -87,6 +86,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except ValueError:
         pass
     try:
+        from email.utils import parsedate_to_datetime  # only for a Retry-After given as a date
+
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None

@@ -13,15 +13,16 @@ import zipfile
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Iterable, Iterator
-from xml.parsers.expat import ExpatError
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import InputError
 from .cells import BLANKS, MARK, unmark
 from .fields import ALIASES, REPORT_COLUMNS, normalise_header, resolve_fields
 from .paths import READABLE, STDIO
 from .sheet import Sheet
-from .workbook import SheetFacts, TooBig, check_ods, scan_workbook, tell_facts
+
+if TYPE_CHECKING:
+    from .workbook import SheetFacts
 
 EXCEL_MAX_ROWS = 1_048_576
 BLANK_LIST = list(BLANKS)
@@ -275,6 +276,8 @@ def _check_zip(path: Path) -> None:
 def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_rows: bool) -> Sheet:
     from python_calamine import CalamineWorkbook
 
+    from .workbook import SheetFacts  # the workbook modules only for a workbook: a CSV run never loads them
+
     facts: dict[str, SheetFacts] = {}
     if path.suffix.lower() != ".xls":  # the old binary format is no zip archive
         _check_zip(path)
@@ -314,6 +317,10 @@ def _read_xlsx(path: Path, sheet: str | None, mapping: dict[str, str], hidden_ro
 
 def _scan(path: Path) -> list[SheetFacts]:
     """The workbook's facts; refused when it would expand past the budget (files/workbook.py)."""
+    from xml.parsers.expat import ExpatError
+
+    from .workbook import TooBig, check_ods, scan_workbook
+
     try:
         if path.suffix.lower() == ".ods":
             try:
@@ -352,6 +359,8 @@ def _has_email_column(path: Path, book, name: str, mapping: dict[str, str]) -> b
 
 
 def _read_sheet(path: Path, book, name: str, mapping: dict[str, str], facts: SheetFacts, hidden_rows: bool) -> Sheet:
+    from .workbook import tell_facts
+
     rows = _values(path, book, name, skip_empty_area=False)
     if len(rows) > EXCEL_MAX_ROWS:
         raise InputError(f"Sheet '{name}' of {path.name} has {len(rows)} rows, more than Excel's {EXCEL_MAX_ROWS}.")

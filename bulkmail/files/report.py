@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Iterator
 
@@ -54,21 +54,32 @@ def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
     return ours + list(renamed.values()), renamed
 
 
-def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[list]:
+def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[tuple]:
     """Each row's report line, its cells in report_columns' order: its outcome, then its own
-    input cells as they were read."""
+    input cells as they were read. Made a column at a time for a thousand rows at a time (a
+    million rows: a few C loops per column instead of a Python loop per row)."""
     _, renamed = report_columns(sheet)
     columns = sheet.columns
     where = [columns.index(c) for c in renamed]
-    pick = itemgetter(*where) if len(where) > 1 else lambda cells: [cells[i] for i in where]  # a tuple, always
-    width, empty = len(columns), {}
-    for row in rows:
-        cells, mailbox = row.cells, row.mailbox or empty
+    for start in range(0, len(rows), 1000):
+        part = rows[start:start + 1000]
+        mailboxes = [row.mailbox or _NO_MAILBOX for row in part]
         # a live mailbox that sync removes or keeps has no row of the roster: its row stays empty
-        yield [row.row if row.row > 0 else "", row.action, row.email_address, row.status, row.detail,
-               mailbox.get("id", ""), mailbox.get("email_address_id", ""), row.batch or "", row.http_status or "",
-               row.attempts or "", *(pick(cells) if len(cells) == width else
-                                     [cells[i] if i < len(cells) else "" for i in where])]
+        numbers = [number if number > 0 else "" for number in map(_ROW, part)]
+        ours = [numbers, list(map(_ACTION, part)), list(map(_ADDRESS, part)), list(map(_STATUS, part)),
+                list(map(_DETAIL, part)), [m.get("id", "") for m in mailboxes],
+                [m.get("email_address_id", "") for m in mailboxes], [v or "" for v in map(_BATCH, part)],
+                [v or "" for v in map(_HTTP, part)], [v or "" for v in map(_ATTEMPTS, part)]]
+        cells = list(map(_CELLS, part))
+        whole = set(map(len, cells)) == {len(columns)}  # else some rows have no (or fewer) input cells
+        own = [list(map(itemgetter(i), cells)) if whole else [c[i] if i < len(c) else "" for c in cells]
+               for i in where]
+        yield from zip(*ours, *own)
+
+
+_NO_MAILBOX: dict = {}
+_ROW, _ACTION, _ADDRESS, _STATUS, _DETAIL, _BATCH, _HTTP, _ATTEMPTS, _CELLS = map(
+    attrgetter, ("row", "action", "email_address", "status", "detail", "batch", "http_status", "attempts", "cells"))
 
 
 def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary: list[tuple[str, object]] = (),

@@ -14,7 +14,6 @@ from typing import Iterable, Iterator, Sequence
 
 from .cells import ENDS_MARKED, MARK, MAYBE_MARKED, UNENCODABLE, needs_mark
 from .paths import STDIO, output_format
-from .xlsx import SheetSpec, write_xlsx
 
 
 def neutralise(value):
@@ -68,7 +67,9 @@ def _lines(columns: Sequence[str], rows: Iterable[dict | Sequence], size: int = 
     writers then work a chunk at a time (csv's writerows, a column's check in one go)."""
     rows = iter(rows)
     while chunk := list(itertools.islice(rows, size)):
-        yield [[row.get(c, "") for c in columns] if isinstance(row, dict) else row for row in chunk]
+        if not set(map(type, chunk)) <= {list, tuple}:  # lines as dicts too: those put in column order
+            chunk = [[row.get(c, "") for c in columns] if isinstance(row, dict) else row for row in chunk]
+        yield chunk
 
 
 _FIRST, _LAST = operator.itemgetter(slice(0, 1)), operator.itemgetter(slice(-1, None))
@@ -76,20 +77,29 @@ _FIRST, _LAST = operator.itemgetter(slice(0, 1)), operator.itemgetter(slice(-1, 
 
 def _inert(chunk: list[Sequence], width: int) -> list[Sequence]:
     """The chunk with every text cell that ``needs_mark`` marked (lines marked are copies). A
-    column is looked at whole first, in C: the first and last characters of its texts tell
+    column is looked at whole first, in C: a column of few values (actions, statuses, flags,
+    empty ids) by its values, another by the first and last characters of its texts, which tell
     whether any cell of it may need the mark (most columns of most chunks: none may)."""
     for i in range(width):
         column = list(map(operator.itemgetter(i), chunk))
-        kinds = set(map(type, column))
-        if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
-            continue
-        texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
-        if not any(texts):  # empty cells only (ids and details of rows without any): nothing to mark
-            continue
-        if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
-            continue
+        try:
+            values = set(column)
+        except TypeError:  # a cell that is no text, number or status (an export's odd field)
+            values = None
+        if values is not None and len(values) * 8 <= len(column):
+            marked = {v for v in values if v.__class__ is str and needs_mark(v)}
+            if not marked:
+                continue
+        else:
+            kinds = set(map(type, column))
+            if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
+                continue
+            texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
+            if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
+                continue
+            marked = None
         for j, value in enumerate(column):
-            if value.__class__ is str and needs_mark(value):
+            if value.__class__ is str and (value in marked if marked is not None else needs_mark(value)):
                 line = chunk[j] = list(chunk[j])  # a copy: the caller's rows stay as they were
                 line[i] = MARK + value
     return chunk
@@ -129,6 +139,8 @@ def _stdout() -> Iterator:
 def _write_xlsx(path: Path, columns: Sequence[str], rows: Iterable[Sequence], style: Style) -> int:
     """A bold frozen header, widths from the first rows, a filter, the fill column coloured by
     conditional formatting, and the Summary sheet when there is one."""
+    from .xlsx import SheetSpec, write_xlsx  # a CSV run never loads the XLSX writer
+
     rows = iter(rows)
     sample = [row for _, row in zip(range(200), rows)]  # widths from the first rows, then stream
     widths = [min(60, max(8, max([len(str(c))] + [len(str(r[i])) for r in sample]) + 2)) for i, c in enumerate(columns)]
