@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bulkmail import __version__
+from helpers import write_csv
 
 
 def test_version(bulkmail):
@@ -198,6 +199,17 @@ def test_help_and_version_do_not_import_the_heavy_libraries():
             "print(sorted(m for m in ('pandas', 'requests', 'openpyxl', 'werkzeug') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_csv_validation_loads_no_spreadsheet_library_no_progress_bars_and_no_address_validator(tmp_path):
+    import subprocess
+    import sys
+    write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com", "remove,b@acme.co.uk"])
+    code = ("import sys; from bulkmail.cli.main import run; code = run(['validate', 'w.csv', '-q']); "
+            "print(code, sorted(m for m in ('pandas', 'openpyxl', 'python_calamine', 'tqdm', 'email_validator', "
+            "'bulkmail.files.workbook', 'bulkmail.files.xlsx') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
 
 
 def test_the_package_names_its_public_api_and_imports_each_part_on_first_use():
