@@ -125,8 +125,8 @@ def test_a_workbook_cell_longer_than_excel_allows_is_refused_with_row_and_column
 
 
 def test_csv_with_more_rows_than_excel_is_refused(tmp_path, monkeypatch):
-    import bulkmail.files.reading
-    monkeypatch.setattr(bulkmail.files.reading, "EXCEL_MAX_ROWS", 3)  # the same rule at a testable size
+    import bulkmail.files.table
+    monkeypatch.setattr(bulkmail.files.table, "EXCEL_MAX_ROWS", 3)  # the same rule at a testable size
     path = tmp_path / "big.csv"
     path.write_text("action,email\n" + "add,a@acme.com\n" * 4)
     with pytest.raises(InputError, match=r"^big.csv has 5 rows, more than Excel's 3: split it into smaller files.$"):
