@@ -5,28 +5,33 @@ comes back and is settled."""
 
 from __future__ import annotations
 
-import threading
+import time
 
 from .errors import Interrupted
 
 
 class Cancel:
-    """Set once, with the reason the run stops for (an Interrupted error)."""
+    """Set once, with the reason the run stops for (an Interrupted error).
+
+    No lock anywhere: a signal handler sets it, and a handler runs between any two bytecodes of
+    the main thread, also inside a lock that thread holds (an Event's, while an earlier signal's
+    handler was setting it): a second Ctrl-C or SIGTERM then waited for ever on that lock. The
+    reason is one attribute, written at once; sleepers look at it every POLL seconds."""
+
+    POLL = 0.05
 
     def __init__(self) -> None:
-        self._event = threading.Event()
         self.reason: Interrupted | None = None
 
     def set(self, reason: Interrupted) -> bool:
         """Ask the run to stop; False if it was asked already (the first reason stands)."""
-        if self._event.is_set():
+        if self.reason is not None:
             return False
         self.reason = reason
-        self._event.set()
         return True
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self.reason is not None
 
     def check(self) -> None:
         """Raise the reason if the run was asked to stop."""
@@ -35,4 +40,6 @@ class Cancel:
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less when the run is asked to stop meanwhile."""
-        self._event.wait(max(0.0, seconds))
+        deadline = time.monotonic() + max(0.0, seconds)
+        while self.reason is None and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, self.POLL))

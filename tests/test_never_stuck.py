@@ -216,6 +216,39 @@ def test_a_second_signal_stops_at_once_and_resume_finishes_the_job(sandbox, tmp_
     assert {line["status"] for line in read_report(report_path(out, tmp_path))} == {"added"}
 
 
+NESTED_SIGNAL = """
+import signal, sys
+from bulkmail.cancel import Cancel
+from bulkmail.errors import Interrupted
+
+for wanted in range(1, 30):  # the second signal's handler runs at each instruction of the first set() in turn
+    cancel, seen = Cancel(), [0]
+    signal.signal(signal.SIGUSR1, lambda *_: cancel.set(Interrupted("the second signal")))
+
+    def tracer(frame, event, arg):
+        if event == "line":
+            seen[0] += 1
+            if seen[0] == wanted:
+                signal.raise_signal(signal.SIGUSR1)
+        return tracer
+
+    sys.settrace(tracer)
+    cancel.set(Interrupted("the first signal"))
+    sys.settrace(None)
+    assert cancel.is_set()
+print("every interleaving returned")
+"""
+
+
+def test_a_second_signal_handled_while_the_first_sets_the_cancel_flag_never_waits():
+    # The handler of a second Ctrl-C/SIGTERM runs between two instructions of the main thread,
+    # also inside the first handler's Cancel.set(); a lock taken there was waited for for ever.
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NESTED_SIGNAL], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, "every interleaving returned\n"), done.stderr
+
+
 @pytest.mark.parametrize("settings", [{"latency": 0.03}], indirect=True)
 def test_max_duration_stops_the_run_cleanly_with_exit_4_and_resume_finishes(sandbox, tmp_path):
     path, expected = wave(tmp_path, sandbox, 200, 0)
