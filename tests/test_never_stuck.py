@@ -398,6 +398,37 @@ def test_two_runs_whose_reports_fall_back_never_replace_each_other(bulkmail, san
                                                                                           ["u1@acme.com"]]
 
 
+def test_a_report_that_falls_back_never_puts_its_undo_file_over_another_runs(bulkmail, sandbox, tmp_path, tiny_disk):
+    from bulkmail.files.paths import fallback_folder
+
+    earlier = fallback_folder() / "w-results-undo.csv"  # an earlier run's undo file, sent there by a full disk
+    earlier.write_text("action,email_address\nremove,earlier@acme.com\n")
+    fill(tiny_disk, 3000)  # the output check's probe fits; the report does not
+    write_csv(tmp_path / "w.csv", ["action,email", "add,u0@acme.com"])
+    result = bulkmail("import", "w.csv", "--yes", "--report", str(tiny_disk / "w-results.csv"))
+    assert result.code == 0, result.err
+    report = Path(result.out.rstrip("\n").rpartition("Report: ")[2])
+    assert report == fallback_folder() / "w-results-2.csv"
+    assert earlier.read_text() == "action,email_address\nremove,earlier@acme.com\n"
+    assert [line["email_address"] for line in read_report(fallback_folder() / "w-results-2-undo.csv")] == ["u0@acme.com"]
+
+
+def test_an_undo_file_a_full_disk_sent_elsewhere_is_found_by_its_run_id(bulkmail, sandbox, tmp_path, tiny_disk,
+                                                                        monkeypatch):
+    monkeypatch.setenv("BULKMAIL_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    name = "N" * 200
+    write_csv(tmp_path / "w.csv", ["action,email,realname"] + [f"add,u{n}@acme.com,{name}" for n in range(200)])
+    fill(tiny_disk, 56_000)  # the report (51 kB) fits; its undo file (5 kB) then does not
+    result = bulkmail("import", "w.csv", "--yes", "--report", str(tiny_disk / "r.csv"))
+    assert result.code == 0, result.err
+    assert (tiny_disk / "r.csv").is_file() and not (tiny_disk / "r-undo.csv").exists()
+    assert f"Could not write the undo file to {tiny_disk / 'r-undo.csv'} (No space left on device)" in result.err
+    run_id = [r for r in audit_records(tmp_path) if r.get("event") == "end"][-1]["run_id"]
+    undo = bulkmail("undo", run_id, "--dry-run", "--allow-mass-remove", "--report", str(tmp_path / "u.csv"))
+    assert undo.code == 0, undo.err
+    assert {line["status"] for line in read_report(tmp_path / "u.csv")} == {"would_remove"}
+
+
 # -- pages lost on their way, shared rate limits (what a new admin's attack found) ---------------
 
 @pytest.mark.parametrize("settings", [{"empty_page_rate": 0.5, "seed": 11, "page_size_max": 50}], indirect=True)

@@ -9,7 +9,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import InputError, OutputExists
 
@@ -40,11 +40,12 @@ def journal_dir() -> Path:
     return state_dir() / "journals"
 
 
-def unused_path(path: Path) -> Path:
+def unused_path(path: Path, companion: Callable[[Path], Path] | None = None) -> Path:
     """``path``, or ``name-2.ext``, ``name-3.ext`` … when it is taken: a default name never
-    overwrites an earlier report or export (two runs can start within the same second)."""
+    overwrites an earlier report or export (two runs can start within the same second).
+    ``companion(path)``: a file that goes with it (a report's undo file), which must be free too."""
     candidate, n = path, 1
-    while candidate.exists():
+    while candidate.exists() or (companion is not None and companion(candidate).exists()):
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate

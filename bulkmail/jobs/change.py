@@ -178,7 +178,7 @@ def _write_outputs(result: ImportResult, report: Path, hooks: Hooks) -> None:
             result.summary = [line for line in result.summary if line[0] != "cannot come back"]  # said once
             result.summary.append(("cannot come back", cannot_come_back(changed)))
     result.report = _somewhere(report, "report", result, lambda path: write_report(
-        path, result.sheet, result.rows, result.summary, hooks.watch))
+        path, result.sheet, result.rows, result.summary, hooks.watch), undo_path if changed else None)
     if changed and result.report is not None:
         result.undo = _somewhere(undo_path(result.report), "undo file", result,
                                  lambda path: write_undo(path, result.rows))
@@ -320,10 +320,12 @@ def _write_plan(client: Client, result: ImportResult, path: Path) -> None:
                                   "was sent. Free some space and run the dry run again.")
 
 
-def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Path], Path]) -> Path | None:
+def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Path], Path],
+               companion: Callable[[Path], Path] | None = None) -> Path | None:
     """``write(path)``, or, when that fails (a full disk, a folder gone), ``write`` under a new
     name in a fallback folder, said in a warning: a run never ends without its report. None
-    (and a stop that says what is full) when neither place takes it."""
+    (and a stop that says what is full) when neither place takes it. ``companion(path)``: the
+    file that goes beside it (a report's undo file), whose name must be free there too."""
     try:
         return write(path)
     except OSError as exc:
@@ -333,7 +335,7 @@ def _somewhere(path: Path, what: str, result: ImportResult, write: Callable[[Pat
                             "bulkmail: please report it. What was sent stays sent; run the same command with --resume "
                             f"to write the {what} again."))
         return None
-    fallback = unused_path(fallback_folder() / path.name)  # always a new name: never another run's file
+    fallback = unused_path(fallback_folder() / path.name, companion)  # always a new name: never another run's file
     try:
         written = write(fallback)
     except OSError as exc:

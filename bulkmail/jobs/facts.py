@@ -16,6 +16,7 @@ def run_outcome(result) -> dict:
     return {"exit_status": int(result.exit_status), "counts": {str(k): v for k, v in result.counts.items()},
             "report": str(result.report.resolve()) if result.report else None,
             "error": str(result.stopped) if result.stopped else None,
+            "undo": str(undo.resolve()) if undo else None,  # beside the report, or where a full disk sent it
             "undo_sha256": file_hash(undo) if undo and undo.is_file() else None}
 
 def input_facts(source: str | os.PathLike, rows: int) -> dict:

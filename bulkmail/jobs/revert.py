@@ -62,7 +62,9 @@ def find_run(run_id: str) -> UndoTarget:
         raise InputError(f"{name} added and removed no mailbox: there is nothing to undo. Check the run id with "
                          "bulkmail log.")
     report = Path(str(run.get("report")))
-    undo = undo_path(report if report.is_absolute() else report.resolve())
+    # where the run wrote it (a full disk may have sent it elsewhere); a run logged before the
+    # end record said so wrote it beside its report
+    undo = Path(run["undo"]) if run.get("undo") else undo_path(report if report.is_absolute() else report.resolve())
     if not undo.is_file():
         raise InputError(f"The undo file of {name[0].lower()}{name[1:]}, {undo}, is gone (moved or deleted), so "
                          "that run cannot be undone by its id. If you have a copy of it, import that: bulkmail "
