@@ -398,6 +398,20 @@ def test_two_runs_whose_reports_fall_back_never_replace_each_other(bulkmail, san
                                                                                           ["u1@acme.com"]]
 
 
+@pytest.mark.parametrize("leave", [20_000, 60_000])
+def test_a_journal_that_cannot_be_created_on_a_full_disk_says_so_with_exit_4_and_sends_nothing(
+        sandbox, tmp_path, tiny_disk, monkeypatch, leave):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tiny_disk / "state"))
+    monkeypatch.setenv("BULKMAIL_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    path, _ = wave(tmp_path, sandbox, 20, 0)
+    fill(tiny_disk, leave)
+    run = start(sandbox, tmp_path, "import", path.name, "--yes", "-q", "--report", "r.csv")
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 4, err
+    assert "is the disk full? Nothing was sent. Free some space, then run the same command again." in err, err
+    assert sandbox.store.requests[POSTS] == 0
+
+
 def test_a_report_that_falls_back_never_puts_its_undo_file_over_another_runs(bulkmail, sandbox, tmp_path, tiny_disk):
     from bulkmail.files.paths import fallback_folder
 

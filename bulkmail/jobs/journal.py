@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -134,6 +135,9 @@ class Journal:
                 self.db.execute("ALTER TABLE rows ADD COLUMN logged INTEGER DEFAULT 0")
         except sqlite3.Error as exc:
             self._file_lock.release()
+            if _disk_full(exc, directory):
+                raise DiskFull(f"Cannot keep the run's journal in {directory} ({exc}); is the disk full? Nothing was "
+                               "sent. Free some space, then run the same command again.") from None
             raise InputError(f"Cannot keep the run's journal in {self.path}: {exc}. Nothing was sent. Make that "
                              "folder writable, or remove the broken file.") from None
 
@@ -291,6 +295,18 @@ class Journal:
                 row.restore(status, detail, http_status)
                 settled += 1
         return settled
+
+
+def _disk_full(error: sqlite3.Error, folder: Path) -> bool:
+    """Whether sqlite's error is a full disk: it says so (SQLITE_FULL), or it failed to write
+    (SQLITE_IOERR, what a WAL file that cannot grow gives) where less than a megabyte is free."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    try:
+        return code == sqlite3.SQLITE_IOERR and shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def _values(rows: list[Row], sent: bool) -> list[tuple]:
