@@ -412,6 +412,17 @@ def test_a_journal_that_cannot_be_created_on_a_full_disk_says_so_with_exit_4_and
     assert sandbox.store.requests[POSTS] == 0
 
 
+@pytest.mark.parametrize("name", ["all.csv", "all.xlsx"])
+def test_an_export_onto_a_full_disk_says_so_with_exit_4_and_leaves_no_file(bulkmail, sandbox, tiny_disk, name):
+    sandbox.store.seed(3000, sandbox.settings.domains)
+    fill(tiny_disk, 40_000)
+    result = bulkmail("export", "-o", str(tiny_disk / name), "-q")
+    assert (result.code, result.err) == (4, f"Error: Could not write {tiny_disk / name} (No space left on device); is "
+                                            "the disk full? The export stopped and it left no part of the file. Free "
+                                            "some space and export again, or write it elsewhere with -o.\n")
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
+
+
 def test_a_report_that_falls_back_never_puts_its_undo_file_over_another_runs(bulkmail, sandbox, tmp_path, tiny_disk):
     from bulkmail.files.paths import fallback_folder
 

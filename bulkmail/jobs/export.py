@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import operator
 import os
@@ -13,6 +14,8 @@ from typing import Iterator
 from ..api.client import Client
 from ..progress import Tracker, Watch
 from ..api.walk import Walk, walk
+from ..errors import DiskFull, InputError
+from ..files.paths import STDIO
 from ..files.writing import write_table
 
 COLUMNS = ["id", "email_address_id", "email_address", "executive", "realname", "is_ad_mailbox"]
@@ -43,6 +46,10 @@ class ExportOptions:
     search: str | None = None  # only mailboxes whose address or name contains this text
     page_size: int | None = None  # rows per page to ask for (the server may grant fewer)
     concurrency: int | None = None  # pages fetched at once (default: the client's)
+
+
+# What writing a file can meet once it was opened: the disk, not the service or the data.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
 def matches(mailbox: dict, search: str | None) -> bool:
@@ -91,7 +98,20 @@ def export_mailboxes(client: Client, path: str | os.PathLike, options: ExportOpt
         except KeyError:
             return [[m.get(c, "") for c in columns] for m in mailboxes]
 
-    write_table(path, columns, itertools.chain.from_iterable(map(lines, pages)))
+    try:
+        write_table(path, columns, itertools.chain.from_iterable(map(lines, pages)))
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if str(path) == STDIO:
+            where, left = "standard output", "what reached standard output is incomplete"
+        else:
+            where, left = str(path), "it left no part of the file"
+        raise (DiskFull if full else InputError)(
+            f"Could not write {where} ({exc.strerror}){'; is the disk full?' if full else '.'} The export stopped and "
+            f"{left}. {'Free some space' if full else 'Fix the disk'} and export again, or write it elsewhere "
+            "with -o.") from None
     result.seconds = time.monotonic() - started
     return result
 
