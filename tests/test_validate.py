@@ -92,7 +92,8 @@ CORPUS = ["bob@acme.com", "first.last@sub.acme.co.uk", "a+tag@acme.com", "o'brie
           "x@test", "x@acme.test", ".dot@acme.com", "dot.@acme.com", "a..b@acme.com", "a@-acme.com", "a@acme-.com",
           "a@acme.c", "a@acme.123", "a" * 65 + "@acme.com", "a@" + "b" * 64 + ".com", "a@acme..com", "a b@acme.com",
           "a@acme.com.", "\"quoted\"@acme.com", "a@[127.0.0.1]", "ünï@acme.com", "a@xn--nxasmq6b.com", "A@ACME.COM",
-          "a@acme.onion", "a_b%c@acme.com", "a@b.arpa", "user@localhost", ("x" * 60 + ".") * 4 + "@acme.com"]
+          "a@acme.onion", "a_b%c@acme.com", "a@b.arpa", "user@localhost", "a@xn--abc.com", "a@xn--a.com",
+          "a@ac--me.com", "a@ab--cd.com", "a@sub.xn--abc.com", ("x" * 60 + ".") * 4 + "@acme.com"]
 
 
 def test_fast_path_never_accepts_what_email_validator_refuses_on_a_corpus():

@@ -20,7 +20,9 @@ FALSE = {"0", "no", "false", "n", ""}
 # A plain ASCII address that email-validator surely accepts: the fast path for the usual case.
 # It only ever says yes; anything it does not match goes to email-validator, the authority.
 _ATOM = r"[A-Za-z0-9_%+'-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# a label; not one with "--" as its third and fourth characters (IDNA's xn-- and its reserved
+# look-alikes, which email-validator checks as punycode or refuses)
+_LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # email-validator's special-use names (its SPECIAL_USE_DOMAIN_NAMES; a test keeps them the same):
 # top-level names, which the pattern leaves to email-validator. Named here so that a file of
 # plain addresses never imports email-validator (its import costs more than checking 50k rows).
