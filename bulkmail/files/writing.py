@@ -82,19 +82,16 @@ def _inert(chunk: list[Sequence], width: int) -> list[Sequence]:
     whether any cell of it may need the mark (most columns of most chunks: none may)."""
     for i in range(width):
         column = list(map(operator.itemgetter(i), chunk))
-        try:
-            values = set(column)
-        except TypeError:  # a cell that is no text, number or status (an export's odd field)
-            values = None
-        if values is not None and len(values) * 8 <= len(column):
-            marked = {v for v in values if v.__class__ is str and needs_mark(v)}
+        kinds = set(map(type, column))
+        if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
+            continue
+        texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
+        values = set(texts) if len(set(texts[:64])) <= 8 else None  # a column of few values, by a glance
+        if values is not None and len(values) * 8 <= len(texts):
+            marked = {v for v in values if needs_mark(v)}
             if not marked:
                 continue
         else:
-            kinds = set(map(type, column))
-            if str not in kinds:  # numbers, statuses (a str subclass of fixed words), None: no text
-                continue
-            texts = column if len(kinds) == 1 else [v for v in column if v.__class__ is str]
             if MAYBE_MARKED.isdisjoint(map(_FIRST, texts)) and ENDS_MARKED.isdisjoint(map(_LAST, texts)):
                 continue
             marked = None
