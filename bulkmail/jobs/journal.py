@@ -125,6 +125,11 @@ class Journal:
         self._queued: list[list[Row]] = []
         self._issued = self._committed = 0
         self._failed: DiskFull | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Connect to the journal's file (made when missing); the file lock is given back when
+        it cannot be used."""
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -135,9 +140,9 @@ class Journal:
                 self.db.execute("ALTER TABLE rows ADD COLUMN logged INTEGER DEFAULT 0")
         except sqlite3.Error as exc:
             self._file_lock.release()
-            if _disk_full(exc, directory):
-                raise DiskFull(f"Cannot keep the run's journal in {directory} ({exc}); is the disk full? Nothing was "
-                               "sent. Free some space, then run the same command again.") from None
+            if _disk_full(exc, self.path.parent):
+                raise DiskFull(f"Cannot keep the run's journal in {self.path.parent} ({exc}); is the disk full? Nothing "
+                               "was sent. Free some space, then run the same command again.") from None
             raise InputError(f"Cannot keep the run's journal in {self.path}: {exc}. Nothing was sent. Make that "
                              "folder writable, or remove the broken file.") from None
 
@@ -177,8 +182,18 @@ class Journal:
                                "more was sent. Free some space, then run the same command with --resume.") from None
 
     def start(self) -> None:
-        """Begin a fresh run: forget any earlier one."""
-        self._write([*FORGET, ("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
+        """Begin a fresh run: forget any earlier one, in a new file (we hold the file lock):
+        deleting a big earlier run row by row cost as much as the new run's first batches."""
+        self.db.close()
+        try:
+            for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                leftover.unlink(missing_ok=True)
+        except OSError as exc:
+            self._file_lock.release()
+            raise InputError(f"Cannot keep the run's journal in {self.path.parent}: {exc.strerror or exc}. Nothing was "
+                             "sent. Make that folder writable (or set XDG_STATE_HOME to one that is).") from None
+        self._open()
+        self._write([("INSERT INTO run VALUES (1, ?, ?, ?, NULL, NULL, NULL)",
                       (str(self.source), self.content_hash, now()))])
 
     def check_resumable(self) -> bool:
