@@ -249,6 +249,70 @@ def test_a_second_signal_handled_while_the_first_sets_the_cancel_flag_never_wait
     assert (done.returncode, done.stdout) == (0, "every interleaving returned\n"), done.stderr
 
 
+@pytest.mark.parametrize("settings", [{"latency": 0.5, "page_size_max": 5}], indirect=True)
+def test_a_second_signal_during_an_export_stops_at_once_and_leaves_no_half_file(sandbox, tmp_path):
+    # half a second a page: the first Ctrl-C waits for the page on the wire, the second comes meanwhile
+    sandbox.store.seed(300, sandbox.settings.domains)
+    run = start(sandbox, tmp_path, "export", "-o", "all.csv", "-q", "--concurrency", "1")
+    deadline = time.monotonic() + 20
+    while not list(tmp_path.glob(".all.csv.*.tmp")):  # the file is being written
+        assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == 130, err
+    assert err.endswith("\nStopped at once. Nothing was written.\n"), err
+    assert sorted(p.name for p in tmp_path.iterdir() if "all" in p.name) == []
+
+
+@pytest.mark.parametrize("argv", [["log"], ["--json", "validate", "w.csv", "--report", "r.csv"]])
+def test_standard_output_on_a_full_disk_says_so_with_exit_4(tmp_path, argv):
+    import os
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    write_csv(tmp_path / "w.csv", ["action,email", "add,a@acme.com"])
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "bulkmail", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stderr.splitlines()[-1:]) == (4, [
+        "Error: Could not write the output (No space left on device); is the disk full? Free some space and run the "
+        "command again."]), done.stderr
+
+
+SWALLOWED_STOP = """
+import signal, sys
+import bulkmail.files.csvfile as csvfile
+from bulkmail.cli.main import run
+
+finish = csvfile.finish
+
+class Finalizer:
+    def __del__(self):  # Ctrl-C lands here: Python cannot raise out of a finalizer and drops it
+        signal.raise_signal(signal.SIGINT)
+
+def finishing(*args, **kwargs):
+    Finalizer()
+    return finish(*args, **kwargs)
+
+csvfile.finish = finishing
+print(run(["validate", "w.csv", "-q"]))
+"""
+
+
+def test_a_ctrl_c_that_lands_in_a_finalizer_still_stops_the_command_without_noise(tmp_path):
+    import sys
+
+    write_csv(tmp_path / "w.csv", ["action,email"] + [f"add,u{n}@acme.com" for n in range(50_000)])  # work left
+    done = subprocess.run([sys.executable, "-c", SWALLOWED_STOP], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=30)
+    assert (done.stdout, done.stderr) == ("130\n", "\nInterrupted.\n")
+    assert not list(tmp_path.glob("reports/*"))
+
+
 @pytest.mark.parametrize("settings", [{"latency": 0.03}], indirect=True)
 def test_max_duration_stops_the_run_cleanly_with_exit_4_and_resume_finishes(sandbox, tmp_path):
     path, expected = wave(tmp_path, sandbox, 200, 0)

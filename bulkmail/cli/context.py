@@ -46,6 +46,7 @@ class State:
         # True while the library runs against the service: a signal then asks it to stop
         # cleanly instead of raising where the main thread happens to be.
         self.settling = False
+        self.swallowed = False  # a stop raised inside a finalizer was dropped there: raise it again
 
 
 def state() -> State:

@@ -4,6 +4,8 @@ main() is the one place that turns exceptions into messages and exit codes."""
 
 from __future__ import annotations
 
+import _thread
+import errno
 import faulthandler
 import gc
 import logging
@@ -96,7 +98,12 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     with stopping_on_signals(ctx_state):
         code, error = _run(argv, ctx_state)
     if ctx_state.json or "--json" in argv:
-        _print_json(ctx_state, argv, int(code), error, started, time.monotonic() - clock)
+        try:
+            _print_json(ctx_state, argv, int(code), error, started, time.monotonic() - clock)
+        except OSError as exc:
+            if exc.errno not in FULL:
+                raise
+            code = _disk_full(ctx_state, exc)
     return code
 
 
@@ -114,13 +121,28 @@ def stopping_on_signals(ctx_state: State) -> Iterator[None]:
     def stop(signum, _frame):
         terminated = signum == signal.SIGTERM
         reason = Terminated("Stopped by SIGTERM") if terminated else Interrupted("Interrupted")
-        if not ctx_state.cancel.set(reason) and ctx_state.settling:
-            os.write(2, b"\nStopped at once. The journal keeps what was sent: run the same command with --resume.\n")
-            os._exit(ExitStatus.TERMINATED if terminated else ExitStatus.INTERRUPTED)
-        if not ctx_state.settling:
+        first = ctx_state.cancel.set(reason)
+        if not first and ctx_state.settling:
+            _stop_at_once(terminated)
+        if not ctx_state.settling and (first or ctx_state.swallowed):
+            ctx_state.swallowed = False
             raise reason if terminated else KeyboardInterrupt
 
+    def unraisable(event) -> None:
+        """Our stop, raised where Python cannot raise (a finalizer, a weakref callback) and
+        dropped there: raise it again where it counts, without the 'Exception ignored' noise."""
+        if (isinstance(event.exc_value, (KeyboardInterrupt, Interrupted)) and ctx_state.cancel.is_set()
+                and not ctx_state.settling):
+            ctx_state.swallowed = True
+            number = signal.SIGTERM if isinstance(event.exc_value, Terminated) else signal.SIGINT
+            # from a thread of its own, a moment later: here the main thread is still in the finalizer
+            # (_thread, not threading: no lock the interrupted code could hold)
+            _thread.start_new_thread(_signal_main_soon, (number,))
+            return
+        hook(event)
+
     saved = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
     if os.environ.get("BULKMAIL_THREAD_DUMP") and hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # the combined-fault harness's hang report
     try:
@@ -128,6 +150,28 @@ def stopping_on_signals(ctx_state: State) -> Iterator[None]:
     finally:
         for number, handler in saved.items():
             signal.signal(number, handler)
+        sys.unraisablehook = hook
+
+
+def _signal_main_soon(number: int) -> None:
+    time.sleep(0.01)
+    _thread.interrupt_main(number)
+
+
+def _stop_at_once(terminated: bool) -> None:
+    """A second Ctrl-C/SIGTERM while a run settles: end now. No finally block runs, so the
+    files being written are removed here; nothing is imported (a handler must take no lock)."""
+    writing = sys.modules.get("bulkmail.files.writing")
+    for temporary in list(getattr(writing, "PENDING", ())):
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+    journal = sys.modules.get("bulkmail.jobs.journal")
+    resumable = journal is not None and journal.Journal.opened > 0
+    os.write(2, b"\nStopped at once." + (b" The journal keeps what was sent: run the same command with --resume."
+                                          if resumable else b" Nothing was written.") + b"\n")
+    os._exit(ExitStatus.TERMINATED if terminated else ExitStatus.INTERRUPTED)
 
 
 def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
@@ -151,14 +195,37 @@ def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
         return ExitStatus.ROWS_FAILED, "standard output was closed"
+    except OSError as exc:
+        if exc.errno not in FULL:
+            return _internal_error(ctx_state, exc)
+        return _disk_full(ctx_state, exc), f"{exc.strerror}"
     except Exception as exc:  # a bug: say so plainly; the traceback only with -v
-        if ctx_state.verbose:
-            traceback.print_exc()
-        click.echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.",
-                   file=ctx_state.env.stderr)
-        return ExitStatus.ROWS_FAILED, f"Internal error: {type(exc).__name__}: {exc}"
+        return _internal_error(ctx_state, exc)
     finally:
         log.handlers.clear()  # the handler holds this run's stderr
+
+
+FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(ctx_state: State, exc: OSError) -> ExitStatus:
+    """What the command wrote to (its output, standard output) is on a full disk: exit 4."""
+    try:
+        sys.stdout.flush()
+    except OSError:  # standard output is what is full: Python's own flush at exit must not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    click.echo(f"Error: Could not write the output ({exc.strerror}); is the disk full? Free some space and run the "
+               "command again.", file=ctx_state.env.stderr)
+    return ExitStatus.UNREACHABLE
+
+
+def _internal_error(ctx_state: State, exc: Exception) -> tuple[int, str]:
+    """A bug: say so plainly; the traceback only with -v."""
+    if ctx_state.verbose:
+        traceback.print_exc()
+    click.echo(f"Internal error: {type(exc).__name__}: {exc}. Run again with -v and report it.",
+               file=ctx_state.env.stderr)
+    return ExitStatus.ROWS_FAILED, f"Internal error: {type(exc).__name__}: {exc}"
 
 
 def command_name(argv: list[str]) -> str | None:

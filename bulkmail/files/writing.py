@@ -24,15 +24,22 @@ def neutralise(value):
     return value
 
 
+# The temporary files being written now: a process stopped at once (a second Ctrl-C, which
+# skips every finally) removes them first, so that no half file is left behind.
+PENDING: set[Path] = set()
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    PENDING.add(temporary)
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
+        PENDING.discard(temporary)
         if temporary.exists():
             temporary.unlink()
 

@@ -107,6 +107,8 @@ class _FileLock:
 class Journal:
     """The journal of one input file. Thread-safe: batches report from worker threads."""
 
+    opened = 0  # journals open in this process: a run stopped at once says --resume finishes it
+
     def __init__(self, source: str | os.PathLike, account: str = "", folder: str | os.PathLike | None = None,
                  content_hash: str | None = None):
         self.source = Path(source).resolve()
@@ -126,6 +128,7 @@ class Journal:
         self._issued = self._committed = 0
         self._failed: DiskFull | None = None
         self._open()
+        Journal.opened += 1
 
     def _open(self) -> None:
         """Connect to the journal's file (made when missing); the file lock is given back when
@@ -149,6 +152,7 @@ class Journal:
     def close(self) -> None:
         self.db.close()
         self._file_lock.release()
+        Journal.opened -= 1
 
     def __enter__(self) -> Journal:
         return self
