@@ -71,8 +71,15 @@ def finish(path: Path, name: str | None, chunks: Iterable[list[list[str]]], firs
         filled = list(map(any, rows))  # blank and formatted-but-empty rows are left out
         numbers += itertools.compress(span, filled)
         cells += itertools.compress(rows, filled)
-    positions = headers
-    headers, cells = _without_empty_columns(headers, cells)
+    return _sheet(path, name, headers, numbers, cells, mapping, notes, nul)
+
+
+def _sheet(path: Path, name: str | None, positions: list[str], numbers: list[int], cells: list[tuple],
+           mapping: dict[str, str], notes: list[str], nul: set[str]) -> Sheet:
+    """The Sheet of the cleaned rows: unnamed empty columns left out, the fields found, a
+    report's own row numbers, and what the user must be told about the columns."""
+    where = f"sheet '{name}' of {path.name}" if name else path.name
+    headers, cells = _without_empty_columns(positions, cells)
     fields = resolve_fields(headers, mapping, where)
     from_report = set(REPORT_COLUMNS) <= set(headers)
     if from_report:  # retrying a report's rows: they keep the row numbers of the original file

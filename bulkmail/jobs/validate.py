@@ -124,7 +124,7 @@ RULED = object()  # a row the rules must look at
 def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = ()) -> list[Row]:
     """One Row per data row, in order: status PLANNED when it passed, else INVALID or DUPLICATE
     with a detail. ``action`` fills rows without one (files with no action column)."""
-    fields = sheet.fields
+    fields, domains = sheet.fields, tuple(domains)
     if "action" not in fields and action is None:
         raise InputError(f"{sheet.where} has no action column (headers: {', '.join(sheet.columns)}). "
                          "Add an 'action' column (add or remove), or pass --action add or --action remove.")
@@ -140,28 +140,29 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
     # the service kept it, and an undo file brings it back exactly as it was.
     has_nul = _has_nul(sheet, fields.get("realname"))
     vouched = fast_ok(addresses)
-    allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
-    allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
-    # An address cell that reads empty for a reason the reader knows (a formula without a saved
-    # value, a merged cell) says that reason instead.
-    why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == fields["email_address"]}
-    plain = PLAIN if not allowed else {}
-
-    def plain_or_ruled(actions: list[str], flags: list[str]):
-        """Each row's executive flag when no rule needs to look at its action and flag, else RULED."""
-        return map(plain.get, zip(actions, flags), itertools.repeat(RULED))
-
-    executives = plain_or_ruled(actions, flags)
-
+    plain = PLAIN if not domains else {}
+    executives = list(map(plain.get, zip(actions, flags), itertools.repeat(RULED)))
     # Every row as the usual row (every rule passes), then the rules for the rows that need them.
     rows = [Row(number, act, address, executive if executive is not RULED else None, name, PLANNED, cells=cells_in)
             for number, address, act, name, cells_in, executive in zip(
                 sheet.numbers, addresses, actions, names, sheet.cells, executives)]
-    ruled = [at for at, (quick, nul, executive) in enumerate(zip(vouched, has_nul, plain_or_ruled(actions, flags)))
+    ruled = [at for at, (quick, nul, executive) in enumerate(zip(vouched, has_nul, executives))
              if not quick or nul or executive is RULED]
-    for at in ruled:
-        row, flag = rows[at], flags[at]
-        cells = Cells(row.email_address, row.action, flag, has_nul[at], vouched[at], allowed, allowed_said)
+    _rule(sheet, [(rows[at], flags[at], has_nul[at], vouched[at]) for at in ruled], domains)
+    _mark_repeats(rows, addresses)
+    return rows
+
+
+def _rule(sheet: Sheet, ruled: list[tuple[Row, str, bool, bool]], domains: Iterable[str]) -> None:
+    """The rules for the rows that need them: (row, its executive cell, holds a NUL, vouched)."""
+    allowed = frozenset(domain_key(d.lstrip("@")) for d in domains)
+    allowed_said = ", ".join(sorted({d.lower().lstrip("@") for d in domains}))
+    # An address cell that reads empty for a reason the reader knows (a formula without a saved
+    # value, a merged cell) says that reason instead.
+    address = sheet.fields["email_address"]
+    why_empty = {row: reason for (row, header), reason in sheet.blank_cells.items() if header == address}
+    for row, flag, nul, quick in ruled:
+        cells = Cells(row.email_address, row.action, flag, nul, quick, allowed, allowed_said)
         problem = next((found for rule in RULES if (found := rule(cells))), "")
         if problem:
             if row.row in why_empty and problem == has_address(cells):
@@ -169,8 +170,6 @@ def validate(sheet: Sheet, action: str | None = None, domains: Iterable[str] = (
             row.invalid(problem)
         elif row.action == "add" and flag:
             row.executive = int(flag in TRUE)
-    _mark_repeats(rows, addresses)
-    return rows
 
 
 def _mark_repeats(rows: list[Row], addresses: list[str]) -> None:
