@@ -46,7 +46,7 @@ class State:
         # True while the library runs against the service: a signal then asks it to stop
         # cleanly instead of raising where the main thread happens to be.
         self.settling = False
-        self.swallowed = False  # a stop raised inside a finalizer was dropped there: raise it again
+        self.redelivered = False  # the next signal is our repeat of a stop a finalizer dropped
 
 
 def state() -> State:

@@ -121,11 +121,11 @@ def stopping_on_signals(ctx_state: State) -> Iterator[None]:
     def stop(signum, _frame):
         terminated = signum == signal.SIGTERM
         reason = Terminated("Stopped by SIGTERM") if terminated else Interrupted("Interrupted")
-        first = ctx_state.cancel.set(reason)
-        if not first and ctx_state.settling:
+        if ctx_state.redelivered:  # our own repeat of a stop a finalizer dropped: not a second signal
+            ctx_state.redelivered = False
+        elif not ctx_state.cancel.set(reason) and ctx_state.settling:
             _stop_at_once(terminated)
-        if not ctx_state.settling and (first or ctx_state.swallowed):
-            ctx_state.swallowed = False
+        if not ctx_state.settling:  # (settling, the cancel flag set by the first one stops the run)
             raise reason if terminated else KeyboardInterrupt
 
     def unraisable(event) -> None:
@@ -133,7 +133,7 @@ def stopping_on_signals(ctx_state: State) -> Iterator[None]:
         dropped there: raise it again where it counts, without the 'Exception ignored' noise."""
         if (isinstance(event.exc_value, (KeyboardInterrupt, Interrupted)) and ctx_state.cancel.is_set()
                 and not ctx_state.settling):
-            ctx_state.swallowed = True
+            ctx_state.redelivered = True
             number = signal.SIGTERM if isinstance(event.exc_value, Terminated) else signal.SIGINT
             # from a thread of its own, a moment later: here the main thread is still in the finalizer
             # (_thread, not threading: no lock the interrupted code could hold)
