@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from bulkmail.errors import InputError
 from bulkmail.files.reading import read_table
 from bulkmail.jobs.validate import address_problem, fast_ok, validate
+from helpers import write_csv
 
 
 def rows_of(tmp_path, text: str, **options):
@@ -146,3 +147,9 @@ def test_the_special_use_names_the_fast_path_leaves_to_email_validator_are_email
     from bulkmail.jobs import validate
 
     assert sorted(validate.SPECIAL_USE_DOMAIN_NAMES) == sorted(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def test_a_nul_typed_into_a_cell_after_reading_makes_its_row_invalid(tmp_path):
+    sheet = read_table(write_csv(tmp_path / "w.csv", ["action,email,executive", "add,a@acme.com,yes"]))
+    sheet.edit(2, "executive", "y\x00es")  # what the page's grid does with a cell the user retypes
+    assert outcome(validate(sheet)) == [(2, "invalid", "the row contains a NUL character; retype it")]

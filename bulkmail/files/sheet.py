@@ -48,6 +48,15 @@ class Sheet:
         """One column's cells, top to bottom."""
         return list(map(itemgetter(self.columns.index(header)), self.cells))
 
+    def edit(self, number: int, header: str, value: str) -> None:
+        """Put ``value`` in row ``number``'s cell of column ``header`` (the facts kept of the
+        cells, such as which columns hold a NUL, stay true)."""
+        at, position = self.numbers.index(number), self.columns.index(header)
+        cells = self.cells[at]
+        self.cells[at] = (*cells[:position], value, *cells[position + 1:])
+        if "\x00" in value:
+            self.nul_columns.add(header)
+
     def rows(self, keep: Callable[[int, tuple[str, ...]], bool]) -> Sheet:
         """A copy holding only the rows ``keep(number, cells)`` says yes to."""
         kept = [(n, c) for n, c in zip(self.numbers, self.cells) if keep(n, c)]

@@ -154,12 +154,7 @@ class Workspace:
         if column not in self.headers:
             raise InputError(f"No column {column!r} in {self.where}.")
         self.row(number)
-        table = self.table
-        at, position = table.numbers.index(number), table.columns.index(column)
-        cells = table.cells[at]
-        table.cells[at] = (*cells[:position], value.strip(), *cells[position + 1:])
-        if "\x00" in value:  # what the reader notes of the cells it reads, the validation relies on
-            table.nul_columns.add(column)
+        self.table.edit(number, column, value.strip())
         self.edited = True
         self.validate()
 
