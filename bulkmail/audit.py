@@ -233,16 +233,14 @@ def recent_runs(log: AuditLog, since: datetime | None = None, limit: int = 20) -
 def begin(command: str, client, **facts) -> Run:
     """A run of ``client`` (service, account, profile) with its start record written now: a log
     that cannot be written stops the run before anything is sent (exit 4 for a full disk)."""
-    import errno
-
-    from .errors import DiskFull, InputError
+    from .errors import FULL_DISK, DiskFull, InputError
 
     run = Run(AuditLog(), command, service=client.base_url, account=client.account_id, profile=client.profile,
               **facts)
     try:
         run.start()
     except OSError as exc:
-        error = DiskFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else InputError
+        error = DiskFull if exc.errno in FULL_DISK else InputError
         raise error(f"Cannot write the audit log {run.log.path}: {exc.strerror or exc}. Nothing was sent. Free some "
                     "space, or set BULKMAIL_AUDIT_LOG to a file you can write.") from None
     return run

@@ -23,6 +23,7 @@ an error into a message and that status."""
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -97,6 +98,10 @@ class DiskFull(Fatal):
     sending stops, the report goes where it can."""
 
     exit_status = ExitStatus.UNREACHABLE
+
+
+# The errno values of a write a full disk (or a full quota) refused: DiskFull, not a bug.
+FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class ApiError(BulkmailError):

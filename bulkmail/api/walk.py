@@ -245,7 +245,7 @@ def _ids(page: Page) -> list:
     try:
         return list(map(dict.get, page.items, itertools.repeat("id")))
     except TypeError:  # an item that is no object: it has no id
-        return [m.get("id") if isinstance(m, dict) else None for m in page.items]
+        return list(map(_id, page.items))
 
 
 def search(client: Client, text: str) -> list[dict]:

@@ -5,7 +5,6 @@ main() is the one place that turns exceptions into messages and exit codes."""
 from __future__ import annotations
 
 import _thread
-import errno
 import faulthandler
 import gc
 import logging
@@ -22,7 +21,7 @@ from typing import Iterator, TextIO
 import click
 
 from .. import __version__
-from ..errors import BulkmailError, ExitStatus, Interrupted, Terminated
+from ..errors import FULL_DISK, BulkmailError, ExitStatus, Interrupted, Terminated
 from .accounts import profile
 from .commands import export, import_, login, template, validate
 from .context import Environment, State
@@ -101,7 +100,7 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         try:
             _print_json(ctx_state, argv, int(code), error, started, time.monotonic() - clock)
         except OSError as exc:
-            if exc.errno not in FULL:
+            if exc.errno not in FULL_DISK:
                 raise
             code = _disk_full(ctx_state, exc)
     return code
@@ -196,7 +195,7 @@ def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
         return ExitStatus.ROWS_FAILED, "standard output was closed"
     except OSError as exc:
-        if exc.errno not in FULL:
+        if exc.errno not in FULL_DISK:
             return _internal_error(ctx_state, exc)
         return _disk_full(ctx_state, exc), f"{exc.strerror}"
     except Exception as exc:  # a bug: say so plainly; the traceback only with -v
@@ -204,8 +203,6 @@ def _run(argv: list[str], ctx_state: State) -> tuple[int, str | None]:
     finally:
         log.handlers.clear()  # the handler holds this run's stderr
 
-
-FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def _disk_full(ctx_state: State, exc: OSError) -> ExitStatus:

@@ -14,7 +14,7 @@ from typing import Iterator
 from ..api.client import Client
 from ..progress import Tracker, Watch
 from ..api.walk import Walk, walk
-from ..errors import DiskFull, InputError
+from ..errors import FULL_DISK, DiskFull, InputError
 from ..files.paths import STDIO
 from ..files.writing import write_table
 
@@ -49,7 +49,7 @@ class ExportOptions:
 
 
 # What writing a file can meet once it was opened: the disk, not the service or the data.
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+DISK_ERRORS = FULL_DISK | {errno.EFBIG, errno.EIO, errno.EROFS}
 
 
 def matches(mailbox: dict, search: str | None) -> bool:
@@ -103,7 +103,7 @@ def export_mailboxes(client: Client, path: str | os.PathLike, options: ExportOpt
     except OSError as exc:
         if exc.errno not in DISK_ERRORS:
             raise
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        full = exc.errno in FULL_DISK
         if str(path) == STDIO:
             where, left = "standard output", "what reached standard output is incomplete"
         else:
