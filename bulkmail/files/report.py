@@ -6,7 +6,7 @@ import os
 from collections import Counter
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import ExitStatus
 from .fields import REPORT_COLUMNS, REPORT_MORE_COLUMNS
@@ -54,10 +54,11 @@ def report_columns(sheet: Sheet) -> tuple[list[str], dict[str, str]]:
     return ours + list(renamed.values()), renamed
 
 
-def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[tuple]:
+def report_rows(sheet: Sheet, rows: list[Row], told: Callable[[int], None] | None = None) -> Iterator[tuple]:
     """Each row's report line, its cells in report_columns' order: its outcome, then its own
     input cells as they were read. Made a column at a time for a thousand rows at a time (a
-    million rows: a few C loops per column instead of a Python loop per row)."""
+    million rows: a few C loops per column instead of a Python loop per row); ``told(n)``
+    after each thousand (progress per row cost more than the row)."""
     _, renamed = report_columns(sheet)
     columns = sheet.columns
     where = [columns.index(c) for c in renamed]
@@ -75,6 +76,8 @@ def report_rows(sheet: Sheet, rows: list[Row]) -> Iterator[tuple]:
         own = [list(map(itemgetter(i), cells)) if whole else [c[i] if i < len(c) else "" for c in cells]
                for i in where]
         yield from zip(*ours, *own)
+        if told is not None:
+            told(len(part))
 
 
 _NO_MAILBOX: dict = {}
@@ -93,12 +96,5 @@ def write_report(path: str | os.PathLike, sheet: Sheet, rows: list[Row], summary
     style = Style(fill_column="status", fills={s.value: rgb for s, rgb in FILLS.items()}, summary=lines,
                   sheet_title="Results")
     with Tracker(watch, "Writing the report", len(rows)) as bar:
-
-        def told() -> Iterator[list]:  # progress told a thousand rows at a time: per row, it cost more than the row
-            for start in range(0, len(rows), 1000):
-                part = rows[start:start + 1000]
-                yield from report_rows(sheet, part)
-                bar.update(len(part))
-
-        write_table(path, columns, told(), style)
+        write_table(path, columns, report_rows(sheet, rows, bar.update), style)
     return Path(path)
